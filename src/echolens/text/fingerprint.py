@@ -1,0 +1,240 @@
+"""Exact and near-duplicate fingerprints of short news texts, for any script.
+
+- `content_hash`: SHA-1 of the text reduced to its letters and digits (NFKC, casefolded), so
+  punctuation, spacing and case changes hash equal.
+- `minhash_signature`: 64 MinHash values over character n-grams of the same reduced text:
+  3-grams when CJK characters dominate, 5-grams otherwise (one Han character carries about
+  as much as a short Latin or Cyrillic syllable). A leading tag ("BREAKING:", "快讯：") and a
+  short trailing attribution (" - Xinhua", " | CGTN") are left out of the shingles, so a
+  re-post with them still matches. Texts shorter than `MIN_CHARS` (CJK characters count
+  double) get the empty signature: they never match anything.
+- `lsh_band_keys`: 16 bands of 4 rows, each band hashed to a signed 64-bit key (a DuckDB
+  BIGINT) with the band index mixed in. Two texts with Jaccard similarity 0.8 share a key
+  with probability > 0.999, at 0.5 with ~0.64, at 0.3 with ~0.12; candidates are then
+  confirmed with `estimated_jaccard`.
+
+All hashing is plain integer arithmetic with fixed constants (no salted `hash()`, no
+NumPy random streams), so signatures and keys are stable across processes, platforms and
+versions and can be stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "BANDS",
+    "DEFAULT_THRESHOLD",
+    "MIN_CHARS",
+    "NUM_PERM",
+    "ROWS",
+    "NearDuplicateIndex",
+    "content_hash",
+    "estimated_jaccard",
+    "lsh_band_keys",
+    "minhash_signature",
+    "shingle_text",
+]
+
+NUM_PERM: Final = 64
+BANDS: Final = 16
+ROWS: Final = 4
+CJK_NGRAM: Final = 3
+OTHER_NGRAM: Final = 5
+# Minimum length of the reduced text (letters and digits; CJK characters count double) for
+# a text to get band keys at all: shorter texts share too little to be linked safely.
+MIN_CHARS: Final = 20
+# Estimated Jaccard similarity above which two texts count as the same story re-posted.
+DEFAULT_THRESHOLD: Final = 0.6
+
+Signature = npt.NDArray[np.uint32]
+
+_EMPTY_VALUE: Final = np.uint32(0xFFFFFFFF)
+_NON_WORD_RE = re.compile(r"[\W_]+")
+_CJK_RE = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
+)
+# A news-flash tag at the very start: "BREAKING:", "UPDATE |", "СРОЧНО:", "ВІДЕО |", "快讯：",
+# or any short bracketed tag ("【独家】", "[VIDEO]"). Speaker prefixes ("Lavrov:", "普京：")
+# are content and stay.
+_LEAD_TAG_RE = re.compile(
+    r"^\s*(?:[【\[(（][^】\])）]{1,12}[】\])）]\s*|(?:(?:breaking|just\s+in|update[ds]?|"
+    r"exclusive|watch|video|photos?|live|alert|flash|urgent|developing|opinion|analysis|"
+    r"explainer|срочно|молния|видео|фото|эксклюзив|обновлено|терміново|відео|ексклюзив|"
+    r"оновлено|快讯|突发|独家|视频|图集|最新|重磅|直播|速报)(?:\s*(?:news|новости|новини))?"
+    r"\s*[:：|]\s*)+)",
+    re.IGNORECASE,
+)
+# " - Xinhua", " | CGTN", " — ТАСС", "（新华社）": a short attribution after a dash or bar.
+_TRAIL_ATTR_RE = re.compile(
+    r"(?:\s+[-–—|]\s+(?:\S+\s+){0,3}\S+\s*|\s*[(（][^()（）]{1,12}[)）]\s*)$"
+)
+
+
+def _splitmix64(seed: int, count: int) -> list[int]:
+    out = []
+    mask = (1 << 64) - 1
+    for _ in range(count):
+        seed = (seed + 0x9E3779B97F4A7C15) & mask
+        z = seed
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        out.append(z ^ (z >> 31))
+    return out
+
+
+# Multiply-shift hash functions h_k(x) = (a_k * x + b_k) >> 32 with odd a_k.
+_PERM_A: Final = np.array([v | 1 for v in _splitmix64(0xEC401E05, NUM_PERM)], dtype=np.uint64)
+_PERM_B: Final = np.array(_splitmix64(0x5EED1E55, NUM_PERM), dtype=np.uint64)
+_BAND_SEEDS: Final = np.array(_splitmix64(0xBA4D5EED, BANDS), dtype=np.uint64)
+_FNV_PRIME: Final = np.uint64(0x100000001B3)
+_FNV_OFFSET: Final = np.uint64(0xCBF29CE484222325)
+_M1: Final = np.uint64(0xFF51AFD7ED558CCD)
+_M2: Final = np.uint64(0xC4CEB9FE1A85EC53)
+_S33: Final = np.uint64(33)
+_S32: Final = np.uint64(32)
+
+
+def _fmix64(h: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    h = h ^ (h >> _S33)
+    h = h * _M1
+    h = h ^ (h >> _S33)
+    h = h * _M2
+    return h ^ (h >> _S33)
+
+
+def _reduce(text: str) -> str:
+    """NFKC, casefold, and keep only letters and digits (no spaces, no punctuation)."""
+    return _NON_WORD_RE.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+def content_hash(text: str) -> str:
+    """SHA-1 hex digest of `text` reduced to casefolded letters and digits.
+
+    Case, whitespace, punctuation and full-width/half-width forms do not change the hash.
+    A text without letters or digits hashes its stripped original instead, so that two
+    different emoji-only posts do not collide.
+    """
+    reduced = _reduce(text)
+    if not reduced:
+        reduced = "\x00" + " ".join(text.split())
+    return hashlib.sha1(reduced.encode("utf-8")).hexdigest()
+
+
+def shingle_text(text: str) -> tuple[str, int]:
+    """The reduced text that `minhash_signature` shingles, and the n-gram size it uses.
+
+    Strips one leading tag and one trailing attribution, then reduces like `content_hash`.
+    """
+    core = _TRAIL_ATTR_RE.sub("", _LEAD_TAG_RE.sub("", text, count=1), count=1)
+    reduced = _reduce(core)
+    if len(reduced) < len(_reduce(text)) // 2:  # the "tag" was most of the text: keep it
+        reduced = _reduce(text)
+    cjk = len(_CJK_RE.findall(reduced))
+    return reduced, CJK_NGRAM if 2 * cjk >= len(reduced) else OTHER_NGRAM
+
+
+def _empty() -> Signature:
+    return np.full(NUM_PERM, _EMPTY_VALUE, dtype=np.uint32)
+
+
+def minhash_signature(text: str) -> Signature:
+    """64 MinHash values (uint32) of the character n-grams of `text`.
+
+    Texts too short to link safely (see `MIN_CHARS`) get the empty signature (all values
+    0xFFFFFFFF), which has no band keys and an estimated Jaccard of 0 with everything.
+    """
+    reduced, n = shingle_text(text)
+    cjk = len(_CJK_RE.findall(reduced)) if n == CJK_NGRAM else 0
+    if len(reduced) + cjk < MIN_CHARS or len(reduced) < n:
+        return _empty()
+    codes = np.frombuffer(reduced.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    count = codes.size - n + 1
+    h = np.full(count, _FNV_OFFSET, dtype=np.uint64)
+    for j in range(n):  # FNV-1a over the n code points of each window, vectorised
+        h = (h ^ codes[j : j + count]) * _FNV_PRIME
+    h = _fmix64(h)
+    values = (h[:, None] * _PERM_A[None, :] + _PERM_B[None, :]) >> _S32
+    return values.min(axis=0).astype(np.uint32)
+
+
+def _is_empty(sig: Signature) -> bool:
+    return bool(np.all(sig == _EMPTY_VALUE))
+
+
+def lsh_band_keys(sig: Signature) -> list[int]:
+    """One signed 64-bit key per band (16), or [] for the empty signature.
+
+    Each key hashes the band's 4 values together with the band index, so equal values in
+    different bands give different keys.
+    """
+    sig = np.asarray(sig, dtype=np.uint32)
+    if sig.shape != (NUM_PERM,):
+        raise ValueError(f"expected a signature of {NUM_PERM} values, got shape {sig.shape}")
+    if _is_empty(sig):
+        return []
+    rows = sig.reshape(BANDS, ROWS).astype(np.uint64)
+    h = _BAND_SEEDS.copy()
+    for r in range(ROWS):
+        h = _fmix64((h ^ rows[:, r]) * _FNV_PRIME)
+    return [int(k) for k in h.view(np.int64)]
+
+
+def estimated_jaccard(sig_a: Signature, sig_b: Signature) -> float:
+    """Share of equal MinHash values: an estimate of the n-gram Jaccard similarity.
+
+    0.0 when either signature is empty.
+    """
+    a = np.asarray(sig_a, dtype=np.uint32)
+    b = np.asarray(sig_b, dtype=np.uint32)
+    if a.shape != b.shape:
+        raise ValueError(f"signatures differ in shape: {a.shape} vs {b.shape}")
+    if _is_empty(a) or _is_empty(b):
+        return 0.0
+    return float(np.count_nonzero(a == b)) / a.size
+
+
+class NearDuplicateIndex:
+    """In-memory LSH index: which earlier text is a near-duplicate of this one?"""
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, list[str]] = {}
+        self._sigs: dict[str, Signature] = {}
+        self._order: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._sigs)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._sigs
+
+    def add(self, item_id: str, sig: Signature) -> None:
+        """Index `sig` under `item_id`. Re-adding an id keeps its first signature."""
+        if item_id in self._sigs:
+            return
+        self._sigs[item_id] = np.asarray(sig, dtype=np.uint32)
+        self._order[item_id] = len(self._order)
+        for key in lsh_band_keys(sig):
+            self._buckets.setdefault(key, []).append(item_id)
+
+    def candidates(self, sig: Signature) -> set[str]:
+        """Ids sharing at least one band key with `sig` (before the Jaccard check)."""
+        found: set[str] = set()
+        for key in lsh_band_keys(sig):
+            found.update(self._buckets.get(key, ()))
+        return found
+
+    def find(self, sig: Signature, threshold: float = DEFAULT_THRESHOLD) -> str | None:
+        """The earliest added id whose estimated Jaccard with `sig` is >= `threshold`."""
+        matches = [
+            item_id
+            for item_id in self.candidates(sig)
+            if estimated_jaccard(sig, self._sigs[item_id]) >= threshold
+        ]
+        return min(matches, key=self._order.__getitem__) if matches else None

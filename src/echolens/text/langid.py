@@ -1,0 +1,281 @@
+"""Language identification for short news texts (headlines, posts, claims).
+
+The script decides first: Han text is Chinese, kana Japanese, Hangul Korean, and text in a
+script none of the configured languages use is "other". Cyrillic text is split into Ukrainian
+and Russian by letters only one of the two uses, and Latin text that is plainly English (ASCII
+letters, several English function words, no function words of other languages) is English.
+Only what these rules leave open goes to `lingua`, restricted to the languages of that script,
+and built lazily on first use. Languages that are not configured come back as "other".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import Final
+
+from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
+
+__all__ = [
+    "DEFAULT_CYRILLIC_CANDIDATES",
+    "DEFAULT_LATIN_CANDIDATES",
+    "OTHER",
+    "UNDETERMINED",
+    "LanguageIdentifier",
+]
+
+OTHER: Final = "other"
+UNDETERMINED: Final = "und"
+
+# Languages lingua chooses among for Latin and Cyrillic text. A text lingua assigns to one of
+# them that is not configured is reported as "other"; a wider list makes "other" more
+# reliable but slows the fallback path and risks more false "other" on short English text.
+DEFAULT_LATIN_CANDIDATES: Final[tuple[str, ...]] = (
+    "en", "de", "fr", "es", "it", "pt", "pl", "nl", "ro", "cs", "sk", "sv", "da", "nb",
+    "fi", "hu", "tr", "id", "vi", "hr", "sl", "lt", "lv", "et", "ca",
+)  # fmt: skip
+DEFAULT_CYRILLIC_CANDIDATES: Final[tuple[str, ...]] = (
+    "ru", "uk", "be", "bg", "mk", "sr", "kk", "mn",
+)  # fmt: skip
+
+_CJK_CODES: Final = frozenset({"zh", "ja", "ko"})
+
+# Script counters (C-speed regex scans beat a Python loop over characters).
+_LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
+_NON_ASCII_LATIN_RE = re.compile(r"[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
+_CYRILLIC_RE = re.compile(r"[\u0400-\u0481\u048a-\u052f]")
+_HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_KANA_RE = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9d]")
+_HANGUL_RE = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3131-\u318e]")
+_LETTER_RE = re.compile(r"[^\W\d_]")
+_NOISE_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#](?=\w)")
+_WORD_RE = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+# Han characters carry about as much text as three Latin letters; weighting them keeps a
+# Chinese sentence with a few Latin acronyms ("北约NATO") Chinese.
+_HAN_WEIGHT: Final = 3
+_KANA_WEIGHT: Final = 2
+_HANGUL_WEIGHT: Final = 2
+# Japanese mixes kana into nearly every sentence; Chinese text practically never does.
+_MIN_KANA_SHARE: Final = 0.1
+
+# Cyrillic letters (lowercase) that tell the East Slavic languages apart.
+_UK_ONLY: Final = frozenset("їєґ")  # Ukrainian (and Rusyn) only
+_UK_BE: Final = frozenset("і")  # Ukrainian, Belarusian, Kazakh; never Russian
+_RU_BE: Final = frozenset("ыэё")  # Russian, Belarusian; never Ukrainian
+_BE_ONLY: Final = frozenset("ў")
+_SOUTH_SLAVIC: Final = frozenset("јљњћђџѓќѕ")  # Serbian, Macedonian
+_OTHER_CYRILLIC: Final = frozenset("ғқңөұүһәӣӯҳҷӈ")  # Kazakh, Mongolian, Tajik, Uzbek...
+_APOSTROPHE_IN_WORD_RE = re.compile(r"[бвгґджзклмнпрстфхцчшщ]['’ʼ][яюєї]")
+
+# English function words that are not (common) words in the other Latin candidates, and
+# frequent function words of those languages that are not English words. Both are used only
+# to let obviously English text skip the statistical model; anything unclear goes to lingua.
+_EN_WORDS: Final = frozenset(
+    """the and with from into that this these those its it's says said been would could
+    should they their them which when what why how where after amid about against his who
+    has have had will are were was than not but for over under after before more most new
+    first says our your you she he we can may must been being than then there here also
+    just now still only any some such very own off out up all one two three four five six
+    seven eight nine ten year years day week month people world country government police
+    president minister top says warns calls urges asks vows plans seeks set report""".split()
+)
+_FOREIGN_WORDS: Final = frozenset(
+    """der die das und ist nicht mit von zu den dem des ein eine einen einem auf sich auch
+    bei nach wird werden wurde hat aus wie oder aber noch nur gegen sind zum zur vom le la
+    les et est une du pour dans qui sur pas par avec ce cette sont ont aux ses leur el los
+    las y que del por con para una lo su como se pero sus mas il di che della dei delle gli
+    nel nella per sono alla anche dalla do da em os uma pelo pela nao ao dos das mais het
+    een van op voor niet ook zijn naar maar och att och inte som det av jest nie sie na z
+    w ze po od oraz przez dla je se na ako aj pre sa ve pro jsou ale byl og ikke er til
+    af paa og ja ei ovat ta ja ve bir ile ve bu da de mit og yang dan di ini itu""".split()
+) - _EN_WORDS
+
+
+def _lingua_language(code: str) -> Language:
+    try:
+        return Language.from_iso_code_639_1(IsoCode639_1.from_str(code.upper()))
+    except ValueError:
+        raise ValueError(f"unknown ISO 639-1 language code {code!r}") from None
+
+
+def _iso(language: Language) -> str:
+    return language.iso_code_639_1.name.lower()
+
+
+class LanguageIdentifier:
+    """Detect the language of short texts among a configured set of ISO 639-1 codes.
+
+    `detect` returns one of the configured codes, "other" for text in any other language, or
+    "und" for text without letters. Instances are cheap to create; the lingua models load on
+    first use of a script that needs them.
+    """
+
+    def __init__(
+        self,
+        languages: Sequence[str] = ("zh", "ru", "uk", "en"),
+        *,
+        latin_candidates: Sequence[str] = DEFAULT_LATIN_CANDIDATES,
+        cyrillic_candidates: Sequence[str] = DEFAULT_CYRILLIC_CANDIDATES,
+    ) -> None:
+        codes = tuple(dict.fromkeys(code.strip().lower() for code in languages))
+        if not codes:
+            raise ValueError("LanguageIdentifier needs at least one language")
+        for code in codes:
+            if code in (OTHER, UNDETERMINED):
+                raise ValueError(f"{code!r} is reserved; it is always a possible result")
+            _lingua_language(code)
+        self.languages: tuple[str, ...] = codes
+        self._configured = frozenset(codes)
+        latin_all = {_iso(lang) for lang in Language.all_with_latin_script()}
+        cyrillic_all = {_iso(lang) for lang in Language.all_with_cyrillic_script()}
+        self._latin_candidates = tuple(
+            dict.fromkeys([*latin_candidates, *(c for c in codes if c in latin_all)])
+        )
+        self._cyrillic_candidates = tuple(
+            dict.fromkeys([*cyrillic_candidates, *(c for c in codes if c in cyrillic_all)])
+        )
+        self._rest_codes = tuple(
+            c for c in codes if c not in latin_all and c not in cyrillic_all and c not in _CJK_CODES
+        )
+        self._latin_active = any(c in latin_all for c in codes)
+        self._cyrillic_active = any(c in cyrillic_all for c in codes)
+
+    # -- lazily built lingua detectors -------------------------------------------------------
+
+    @cached_property
+    def _latin_detector(self) -> LanguageDetector:
+        return LanguageDetectorBuilder.from_languages(
+            *(_lingua_language(c) for c in self._latin_candidates)
+        ).build()
+
+    @cached_property
+    def _cyrillic_detector(self) -> LanguageDetector:
+        return LanguageDetectorBuilder.from_languages(
+            *(_lingua_language(c) for c in self._cyrillic_candidates)
+        ).build()
+
+    @cached_property
+    def _rest_detector(self) -> LanguageDetector:
+        # Configured languages in other scripts (Arabic, Greek, Hindi...) compete with every
+        # language lingua knows outside the Latin, Cyrillic and CJK groups.
+        latin_or_cyrillic = Language.all_with_latin_script() | Language.all_with_cyrillic_script()
+        cjk = {_lingua_language(c) for c in _CJK_CODES}
+        return LanguageDetectorBuilder.from_languages(
+            *(Language.all() - latin_or_cyrillic - cjk)
+        ).build()
+
+    # -- public API --------------------------------------------------------------------------
+
+    def detect(self, text: str) -> str:
+        """Return the language code of `text`: a configured code, "other" or "und"."""
+        verdict, detector = self._rules(text)
+        if detector is None:
+            return verdict
+        return self._map(detector.detect_language_of(verdict))
+
+    def detect_many(self, texts: Sequence[str]) -> list[str]:
+        """`detect` over a batch; texts that need lingua are run through it in parallel."""
+        results: list[str] = [UNDETERMINED] * len(texts)
+        pending: dict[int, tuple[LanguageDetector, list[int], list[str]]] = {}
+        for i, text in enumerate(texts):
+            verdict, detector = self._rules(text)
+            if detector is None:
+                results[i] = verdict
+                continue
+            _, indices, cleaned = pending.setdefault(id(detector), (detector, [], []))
+            indices.append(i)
+            cleaned.append(verdict)
+        for detector, indices, cleaned in pending.values():
+            found: Iterable[Language | None]
+            if len(cleaned) < 8:
+                found = (detector.detect_language_of(t) for t in cleaned)
+            else:
+                found = detector.detect_languages_in_parallel_of(cleaned)
+            for i, language in zip(indices, found, strict=True):
+                results[i] = self._map(language)
+        return results
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _map(self, language: Language | None) -> str:
+        if language is None:
+            return OTHER
+        code = _iso(language)
+        return code if code in self._configured else OTHER
+
+    def _pick(self, code: str) -> str:
+        return code if code in self._configured else OTHER
+
+    def _rules(self, text: str) -> tuple[str, LanguageDetector | None]:
+        """Decide by script and letters where possible.
+
+        Returns (code, None) when decided, else (text prepared for lingua, detector).
+        """
+        if ("http" in text or "www." in text or "@" in text or "#" in text) and (
+            stripped := _NOISE_RE.sub(" ", text)
+        ):
+            text = stripped
+        letters = len(_LETTER_RE.findall(text))
+        if letters == 0:
+            return UNDETERMINED, None
+        latin = len(_LATIN_RE.findall(text))
+        if latin == letters:  # the common case for English, checked without further scans
+            return self._latin(text)
+        cyrillic = len(_CYRILLIC_RE.findall(text))
+        han = len(_HAN_RE.findall(text))
+        kana = len(_KANA_RE.findall(text)) if han or not (latin + cyrillic) else 0
+        hangul = len(_HANGUL_RE.findall(text)) if latin + cyrillic + han < letters else 0
+        rest = letters - latin - cyrillic - han - kana - hangul
+        cjk = _HAN_WEIGHT * han + _KANA_WEIGHT * kana
+        scores = (
+            (cjk, "cjk"),
+            (cyrillic, "cyrillic"),
+            (latin, "latin"),
+            (_HANGUL_WEIGHT * hangul, "hangul"),
+            (rest, "rest"),
+        )
+        script = max(scores, key=lambda pair: pair[0])[1]
+        if script == "cjk":
+            if kana >= max(1.0, _MIN_KANA_SHARE * (han + kana)):
+                return self._pick("ja"), None
+            return self._pick("zh"), None
+        if script == "cyrillic":
+            return self._cyrillic(text)
+        if script == "latin":
+            return self._latin(text)
+        if script == "hangul":
+            return self._pick("ko"), None
+        if not self._rest_codes:
+            return OTHER, None
+        return text, self._rest_detector
+
+    def _cyrillic(self, text: str) -> tuple[str, LanguageDetector | None]:
+        if not self._cyrillic_active:
+            return OTHER, None
+        chars = set(text.lower())
+        if chars & (_SOUTH_SLAVIC | _OTHER_CYRILLIC | _BE_ONLY):
+            return text, self._cyrillic_detector
+        uk = bool(chars & _UK_ONLY) or bool(_APOSTROPHE_IN_WORD_RE.search(text.lower()))
+        uk_be = uk or bool(chars & _UK_BE)
+        ru_be = bool(chars & _RU_BE)
+        if uk_be and not ru_be:
+            # і without ї/є/ґ is also Belarusian or Kazakh, but those have ў/ы or their own
+            # letters, all excluded above or by `ru_be`.
+            return self._pick("uk"), None
+        if ru_be and not uk_be:
+            # Belarusian (ы, э, ё with і/ў) and Bulgarian (ъ, no ы/э/ё) are excluded above.
+            return self._pick("ru"), None
+        return text, self._cyrillic_detector
+
+    def _latin(self, text: str) -> tuple[str, LanguageDetector | None]:
+        if not self._latin_active:
+            return OTHER, None
+        if "en" in self._configured and not _NON_ASCII_LATIN_RE.search(text):
+            words = _WORD_RE.findall(text.lower().replace("’", "'"))
+            english = len(_EN_WORDS.intersection(words))
+            foreign = len(_FOREIGN_WORDS.intersection(words))
+            if english >= 2 and foreign * 3 <= english - 2:
+                return "en", None
+        return text, self._latin_detector

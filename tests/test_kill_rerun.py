@@ -1,0 +1,77 @@
+"""A process killed (SIGKILL) mid-import, then re-run, ends with the uninterrupted content."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from tests.conftest import write_jsonl
+
+N_ITEMS = 6000
+
+
+def _rows(n: int) -> list[dict[str, str]]:
+    rng = random.Random(7)
+    words = ["Kyiv", "Moscow", "biolab", "sanctions", "grain", "NATO", "Donbas", "talks",
+             "Киев", "Москва", "санкции", "Україна", "生物实验室", "制裁", "乌克兰"]
+    rows = []
+    for i in range(n):
+        text = " ".join(rng.choice(words) for _ in range(12)) + f" #{i}"
+        rows.append({"source": rng.choice(["tass.ru", "news.cn", "bbc.com", "pravda.com.ua"]),
+                     "text": text, "published_at": f"2022-03-{1 + i % 28:02d}T10:00:00Z"})
+    return rows + ["{not json"]
+
+
+def _ingest(db: Path, path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "echolens.cli", "--db", str(db), "ingest", str(path),
+         "--batch-size", "250"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def _content(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    con = duckdb.connect(str(db), read_only=True)
+    items = con.sql(
+        "SELECT * EXCLUDE (fetched_at) FROM items ORDER BY id").pl()
+    rejects = con.sql("SELECT * EXCLUDE (first_seen) FROM rejects ORDER BY id").pl()
+    con.close()
+    return items, rejects
+
+
+def test_kill_mid_import_then_rerun_matches_clean_run(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "big.jsonl", _rows(N_ITEMS))  # type: ignore[arg-type]
+    clean = tmp_path / "clean.duckdb"
+    assert _ingest(clean, path).wait(timeout=300) == 0
+    clean_items, clean_rejects = _content(clean)
+    assert clean_items.height == N_ITEMS
+
+    killed = tmp_path / "killed.duckdb"
+    partial = 0
+    for delay in (1.5, 2.5, 3.5, 5.0, 7.0, 10.0):
+        if killed.exists():
+            killed.unlink()
+        process = _ingest(killed, path)
+        time.sleep(delay)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        if not killed.exists():
+            continue
+        partial = _content(killed)[0].height
+        if 0 < partial < N_ITEMS:
+            break
+    assert 0 < partial < N_ITEMS, "could not kill the import part-way"
+
+    assert _ingest(killed, path).wait(timeout=300) == 0
+    items, rejects = _content(killed)
+    assert items.equals(clean_items)
+    assert rejects.equals(clean_rejects)
