@@ -54,11 +54,9 @@ def test_kill_mid_import_then_rerun_matches_clean_run(tmp_path: Path) -> None:
     clean_items, clean_rejects = _content(clean)
     assert clean_items.height == N_ITEMS
 
-    killed = tmp_path / "killed.duckdb"
     partial = 0
-    for delay in (1.5, 2.5, 3.5, 5.0, 7.0, 10.0):
-        if killed.exists():
-            killed.unlink()
+    for attempt, delay in enumerate((1.5, 2.5, 3.5, 5.0, 7.0, 10.0, 14.0)):
+        killed = tmp_path / f"killed-{attempt}.duckdb"
         process = _ingest(killed, path)
         time.sleep(delay)
         if process.poll() is None:
