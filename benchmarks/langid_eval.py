@@ -13,8 +13,10 @@ reports accuracy after correcting labels that are wrong *unambiguously by script
 rules independent of the detector:
 
 - at least 60% of the letters are Han (and no kana/Hangul) -> zh;
-- at least 60% Cyrillic letters, with Ukrainian-only letters (ї, є, ґ) and none of
-  ы, э, ё, ъ -> uk;
+- at least 60% Cyrillic letters, with letters of non-East-Slavic Cyrillic alphabets
+  (Kazakh ә ғ қ ң ө ұ ү һ, Serbian/Macedonian ј љ њ ћ ђ џ ѓ ќ ѕ, ...) -> other;
+- at least 60% Cyrillic letters, with і, ї, є or ґ (never Russian) and none of ы, э, ё, ъ, ў
+  (which Ukrainian never uses; і with ы/ў would be Belarusian) -> uk;
 - at least 60% Cyrillic letters, with ы, э or ё and none of і, ї, є, ґ, ў -> ru;
 - a label of zh/ru/uk on text with no Han resp. Cyrillic letters at all, or `en` on text
   with no Latin letters, is marked as a label error, and the corrected label is the script
@@ -33,6 +35,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -42,13 +45,18 @@ sys.path.insert(0, str(ROOT / "src"))
 from echolens.text.langid import LanguageIdentifier  # noqa: E402
 
 TARGETS = ("zh", "ru", "uk", "en")
-HEADLINES = "cn_state_media_headlines_2022/headlines_cgtn_globaltimes_xinhua_chinadaily_bbc_2022.csv"
+HEADLINES = (
+    "cn_state_media_headlines_2022/headlines_cgtn_globaltimes_xinhua_chinadaily_bbc_2022.csv"
+)
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA_HANGUL = re.compile(r"[\u3041-\u30ff\uac00-\ud7af]")
 _CYR = re.compile(r"[\u0400-\u04ff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _LETTER = re.compile(r"[^\W\d_]")
+# Letters of Cyrillic alphabets other than Russian/Ukrainian/Belarusian (Kazakh, Serbian,
+# Macedonian, Mongolian, ...): text with them is none of ru/uk.
+_NON_EAST_SLAVIC = set("јљњћђџѓќѕәғқңөұүһӣӯҳҷ")
 
 
 def data_dir(explicit: str | None) -> Path:
@@ -76,7 +84,9 @@ def script_label(text: str) -> str | None:
         return "zh"
     if cyr >= 0.6 * letters:
         chars = set(text.lower())
-        if chars & set("їєґ") and not chars & set("ыэёъ"):
+        if chars & _NON_EAST_SLAVIC:
+            return "other"
+        if chars & set("іїєґ") and not chars & set("ыэёъў"):
             return "uk"
         if chars & set("ыэё") and not chars & set("іїєґў"):
             return "ru"
@@ -166,15 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     ident.detect_many(ru_texts)
     mixed_many = time.perf_counter() - t0
 
-    corrected = [
-        corrected_label(t, lab) for t, lab in zip(texts, labels, strict=True)
-    ]
-    corrections = Counter(
-        f"{a}->{b}" for a, b in zip(labels, corrected, strict=True) if a != b
-    )
+    corrected = [corrected_label(t, lab) for t, lab in zip(texts, labels, strict=True)]
+    corrections = Counter(f"{a}->{b}" for a, b in zip(labels, corrected, strict=True) if a != b)
     raw_rows = list(zip(labels, preds, strict=True))
     cor_rows = list(zip(corrected, preds, strict=True))
-    per_lang = {}
+    per_lang: dict[str, dict[str, Any]] = {}
     for lang in (*TARGETS, "other"):
         rc, rn = accuracy(raw_rows, lang)
         cc, cn = accuracy(cor_rows, lang)
@@ -187,12 +193,12 @@ def main(argv: list[str] | None = None) -> int:
                 Counter(p for g, p in cor_rows if g == lang and p != lang).most_common()
             ),
         }
-    per_dataset = {}
+    per_dataset: dict[str, dict[str, Any]] = {}
     for ds in sorted(set(datasets)):
         rows = [r for r, d in zip(cor_rows, datasets, strict=True) if d == ds]
         per_dataset[ds] = {"n": len(rows), "acc": sum(g == p for g, p in rows) / len(rows)}
 
-    report = {
+    report: dict[str, Any] = {
         "n": len(texts),
         "lingua_warmup_s": round(warmup, 3),
         "throughput_detect_many_per_s": round(len(texts) / best_many),
@@ -238,12 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nThroughput: detect_many {report['throughput_detect_many_per_s']}/s, "
         f"detect {report['throughput_detect_per_s']}/s over all {len(texts)} texts; "
-        f"RU22Fact mix only (uk/en/ru/zh): {report['throughput_ru22fact_mixed_detect_many_per_s']}/s"
+        "RU22Fact mix only (uk/en/ru/zh): "
+        f"{report['throughput_ru22fact_mixed_detect_many_per_s']}/s"
         f" (detect_many); lingua warm-up {warmup:.2f}s"
     )
     if args.errors:
         print("\nErrors (after correction), gold -> `pred: text`:")
-        for lang, items in report["errors"].items():  # type: ignore[union-attr]
+        for lang, items in report["errors"].items():
             print(f"- {lang}:")
             for item in items:
                 print(f"  - {item}")

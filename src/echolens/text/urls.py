@@ -23,20 +23,29 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 __all__ = ["TRACKING_PARAMS", "canonical_url", "domain_of", "is_tracking_param"]
 
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 # Exact names (compared lower-case) of parameters that identify a click or share, not a page.
 TRACKING_PARAMS: frozenset[str] = frozenset(
-    """fbclid gclid gclsrc dclid gbraid wbraid msclkid yclid ysclid twclid ttclid li_fat_id
+    _words(
+        """fbclid gclid gclsrc dclid gbraid wbraid msclkid yclid ysclid twclid ttclid li_fat_id
     mc_cid mc_eid igshid igsh ref ref_src ref_url referer referrer spm spm_id_from scm from
     share shared share_source share_medium share_from share_token share_id sharesource
     sharer_shareid sharer_sharetime isappinstalled scene chksm clicktime enterid wxshare_count
     _ga _gl _hsenc _hsmi _openstat mkt_tok cmpid ncid ocid sr_share smid smtyp at_medium
     at_campaign at_custom1 at_custom2 at_custom3 at_custom4 xtor wt.mc_id wt_mc_id
-    __twitter_impression amp outputtype rss feature via s_cid icid intcmp""".split()
+    __twitter_impression amp outputtype rss feature via s_cid icid intcmp"""
+    )
 )
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmsr", "oly_", "vero_")
 
 _STRIP_HOST_PREFIXES = ("www.", "m.", "mobile.", "amp.")
-_HOST_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9-]{2,63}$")
+_HOST_RE = re.compile(
+    r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9-]{2,63}$"
+)
 _IPV4_RE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _SCHEMELESS_RE = re.compile(r"^(?:www\.)?[^\s/:?#@]+\.[^\s/:?#@]{2,}(?::\d+)?(?:[/?#]|$)")
 _PERCENT_RE = re.compile(r"%([0-9A-Fa-f]{2})")
