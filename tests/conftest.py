@@ -75,3 +75,6 @@ def sample_rows() -> list[dict[str, Any]]:
         {"id": "a4", "source": "news.cn",
          "text": "俄罗斯国防部称美国在乌克兰资助生物实验室", "published_at": "2022-03-08"},
     ]
+
+
+from tests.httpserver import http_client, server  # noqa: E402, F401 - shared fixtures

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -49,7 +50,6 @@ class Database:
         self.path = str(path or default_db_path())
         self.store = DuckDBStore(self.path, read_only=read_only)
         self.languages = tuple(languages)
-        self._detector: LanguageIdentifier | None = None
 
     def close(self) -> None:
         self.store.close()
@@ -81,9 +81,7 @@ class Database:
 
     # -- ingestion -------------------------------------------------------------------------
     def detector(self) -> LanguageIdentifier:
-        if self._detector is None:
-            self._detector = LanguageIdentifier(self.languages)
-        return self._detector
+        return language_identifier(self.languages)
 
     def ingest_records(self, records: Iterable[RawItem | Reject], *,
                        batch_size: int = DEFAULT_BATCH) -> IngestReport:
@@ -215,6 +213,12 @@ class Database:
         else:
             raise UsageError(f"unknown export format {fmt!r}", "use jsonl, csv or parquet")
         return frame.height
+
+
+@functools.cache
+def language_identifier(languages: tuple[str, ...]) -> LanguageIdentifier:
+    """One identifier per language set and process: its models take seconds to load."""
+    return LanguageIdentifier(languages)
 
 
 def _guess_format(location: str, is_url: bool) -> str | None:

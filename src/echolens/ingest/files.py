@@ -113,7 +113,10 @@ def record_to_raw(
         lang=fields["lang"],
         external_id=fields["id"],
         author=fields["author"],
-        **counts,
+        views=counts["views"],
+        likes=counts["likes"],
+        shares=counts["shares"],
+        comments=counts["comments"],
     )
 
 

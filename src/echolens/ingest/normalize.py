@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -24,6 +25,15 @@ EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
 
 class LanguageDetector(Protocol):
     def detect(self, text: str) -> str: ...
+    def detect_many(self, texts: Sequence[str]) -> list[str]: ...
+
+
+def language_text(raw: RawItem) -> str:
+    """The text language identification reads: title and text, cleaned, at most 1,000 chars."""
+    title = clean_text(raw.title) if raw.title else ""
+    text = clean_text(raw.text or "")
+    joined = f"{title}. {text}" if title and title not in text else (text or title)
+    return joined[:1000]
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,9 @@ def normalize(
     detector: LanguageDetector,
     fetched_at: datetime,
     config: NormalizeConfig | None = None,
+    detected_lang: str | None = None,
 ) -> Item | Reject:
+    """`detected_lang` is the identifier's verdict when the caller ran it on a whole batch."""
     config = config or NormalizeConfig()
     where = raw.provenance.describe()
     text = clean_text(raw.text or "") or clean_text(raw.title or "")
@@ -129,8 +141,7 @@ def normalize(
             raw.payload,
         )
     title = clean_text(raw.title) if raw.title else None
-    lang = normalize_lang(raw.lang) or detector.detect(f"{title}. {text}" if title and
-                                                       title not in text else text)
+    lang = normalize_lang(raw.lang) or detected_lang or detector.detect(language_text(raw))
     digest = content_hash(text)
     canonical = canonical_url(raw.url) if raw.url else None
     return Item(

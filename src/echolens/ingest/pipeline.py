@@ -21,15 +21,25 @@ from typing import Any
 
 import numpy as np
 
-from echolens.ingest.normalize import LanguageDetector, NormalizeConfig, normalize
+from echolens.ingest.normalize import (
+    LanguageDetector,
+    NormalizeConfig,
+    language_text,
+    normalize,
+)
 from echolens.ingest.rejects import make_reject, reject_id
 from echolens.model import Item, Provenance, RawItem, Reject, Source
 from echolens.sources.registry import SourceResolver
 from echolens.store.base import KnownItem, Store, WriteBatch
-from echolens.text.fingerprint import estimated_jaccard, lsh_band_keys, minhash_signature
+from echolens.text.fingerprint import (
+    DEFAULT_THRESHOLD,
+    estimated_jaccard,
+    lsh_band_keys,
+    minhash_signature,
+)
 from echolens.text.urls import domain_of
 
-NEAR_DUP_THRESHOLD = 0.8
+NEAR_DUP_THRESHOLD = DEFAULT_THRESHOLD
 DEFAULT_BATCH = 2000
 
 
@@ -110,9 +120,21 @@ class Ingestor:
         report = IngestReport()
         fetched_at = self.clock()
         rejects: list[Reject] = []
-        items: list[Item] = []
+        resolved: list[tuple[RawItem, str]] = []
         for record in batch:
-            outcome = self._normalize(record, fetched_at)
+            source = self._resolve(record)
+            if isinstance(source, Reject):
+                rejects.append(source)
+            else:
+                resolved.append((record, source))  # type: ignore[arg-type]  # a str means RawItem
+        undetected = [i for i, (raw, _) in enumerate(resolved) if not raw.lang]
+        verdicts = dict(zip(undetected, self.detector.detect_many(
+            [language_text(resolved[i][0]) for i in undetected]), strict=True))
+        items: list[Item] = []
+        for i, (raw, source_id) in enumerate(resolved):
+            outcome = normalize(raw, source_id=source_id, detector=self.detector,
+                                fetched_at=fetched_at, config=self.config,
+                                detected_lang=verdicts.get(i))
             if isinstance(outcome, Reject):
                 rejects.append(outcome)
             else:
@@ -132,7 +154,8 @@ class Ingestor:
         self.store.write(WriteBatch(new_items, fresh_rejects, bands, sigs, relinks))
         return report
 
-    def _normalize(self, record: RawItem | Reject, fetched_at: datetime) -> Item | Reject:
+    def _resolve(self, record: RawItem | Reject) -> str | Reject:
+        """The source id of a record, or the reject that the record is or becomes."""
         if isinstance(record, Reject):
             return record
         reference = record.source or (domain_of(record.url) if record.url else None)
@@ -144,10 +167,7 @@ class Ingestor:
                 record.payload,
             )
         source: Source = self.resolver.resolve(reference)
-        return normalize(
-            record, source_id=source.id, detector=self.detector, fetched_at=fetched_at,
-            config=self.config,
-        )
+        return source.id
 
     def _deduplicate(
         self, items: list[Item], report: IngestReport
