@@ -146,3 +146,23 @@ def test_unknown_source_is_kept_as_unknown(tmp_path: Path, cli: Cli) -> None:
     assert ecosystems["some-blog.example"] == "unknown"
     assert ecosystems["mystery channel"] == "unknown"
     assert cli.json("stats")["by_ecosystem"] == {"unknown": 2}
+
+
+def test_rejects_are_reprocessable(tmp_path: Path, cli: Cli) -> None:
+    path = write_jsonl(tmp_path / "x.jsonl", [
+        {"text": "Zelensky addresses parliament", "published_at": "2022-03-08T12:00:00Z"},
+        {"text": "Зеленський звернувся до парламенту", "published_at": "2022-03-08T12:05:00Z"},
+        {"text": "no date and no source"},
+    ])
+    first = cli.json("ingest", str(path), expect=1)  # nothing imported: exit code 1
+    assert first["reasons"] == {"missing-source": 3}
+    out = tmp_path / "rejects.jsonl"
+    cli("rejects", "export", "--output", str(out))
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+    retry = cli.json("rejects", "retry", "--source", "bbc.com")
+    assert retry["new"] == 2 and retry["reasons"] == {"missing-date": 1}
+    stats = cli.json("stats")
+    assert stats["items"] == 2
+    assert stats["rejected_by_reason"] == {"missing-date": 1}  # still open, with its new reason
+    again = cli.json("rejects", "retry", "--source", "bbc.com", expect=1)
+    assert again["new"] == 0 and again["rejected"] == 1

@@ -232,13 +232,26 @@ def rejects_list(
 @rejects_app.command("retry")
 def rejects_retry(
     reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    source: Annotated[str | None, typer.Option(help="Source for records without one.")] = None,
     json_out: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Re-process open rejects (e.g. after adding a source or fixing a parser)."""
+    """Re-process open rejects (after adding a source, or with --source for those lacking one)."""
     with _open(db) as database:
-        report = database.retry_rejects(reason)
+        report = database.retry_rejects(reason, source=source)
     _report_ingest(report, json_out, strict=False)
+
+
+@rejects_app.command("export")
+def rejects_export(
+    output: Annotated[Path, typer.Option(help="JSON Lines file to write.")],
+    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write open rejects (reason, detail, place, raw payload) to fix them by hand."""
+    with _open(db) as database:
+        count = database.export_rejects(output, reason)
+    console.print(f"{count} rejects written to {output}")
 
 
 # -- process, stats, export ----------------------------------------------------------------

