@@ -333,23 +333,27 @@ class DuckDBStore:
 
     # -- read side -------------------------------------------------------------------------
     def items_frame(self) -> pl.DataFrame:
-        return self.con.sql(
+        return self._frame(
             "SELECT i.id, i.source_id AS source, coalesce(s.ecosystem, 'unknown') AS ecosystem,"
             " i.lang, i.published_at, i.url, i.canonical_url, i.title, i.text, i.duplicate_of,"
             " i.author, i.views, i.likes, i.shares, i.comments, i.content_hash, i.status,"
             " i.connector, i.location, i.locator"
             " FROM items i LEFT JOIN sources s ON s.id = i.source_id"
             " ORDER BY i.published_at, i.id"
-        ).pl()
+        )
 
     def sources_frame(self) -> pl.DataFrame:
-        return self.con.sql(
+        return self._frame(
             "SELECT s.*, (SELECT count(*) FROM items i WHERE i.source_id = s.id) AS items"
             " FROM sources s ORDER BY s.id"
-        ).pl()
+        )
 
     def rejects_frame(self) -> pl.DataFrame:
-        return self.con.sql("SELECT * FROM rejects ORDER BY location, locator").pl()
+        return self._frame("SELECT * FROM rejects ORDER BY location, locator")
+
+    def _frame(self, sql: str) -> pl.DataFrame:
+        frame: pl.DataFrame = self.con.sql(sql).pl()
+        return frame
 
     def stats(self) -> dict[str, Any]:
         def pairs(sql: str) -> dict[str, int]:
