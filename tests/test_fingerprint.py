@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -136,18 +134,3 @@ def test_near_duplicate_index_returns_earliest() -> None:
     assert index.find(minhash_signature("Kyiv")) is None
     assert len(index) == 3 and "b" in index
 
-
-def test_speed() -> None:
-    texts = [
-        f"Russia says it will reduce military activity near city number {i}" for i in range(1200)
-    ]
-    texts += [f"俄罗斯国防部称乌克兰境内发现美国资助的生物实验室{i}" for i in range(400)]
-    start = time.perf_counter()
-    for t in texts:
-        lsh_band_keys(minhash_signature(t))
-    rate = len(texts) / (time.perf_counter() - start)
-    assert rate > 3000, rate  # ~10-14k/s on a 2-core box; leave room for slow CI
-
-
-PINNED_SIG0 = 32673879
-PINNED_KEY0 = 1912765840600270262

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 from echolens.text.clean import clean_text, is_mostly_garbage
 
 
@@ -51,11 +49,3 @@ def test_is_mostly_garbage() -> None:
     assert not is_mostly_garbage("Russia-Ukraine talks resume in Istanbul")
     assert not is_mostly_garbage("俄罗斯外长说愿与乌克兰继续保持对话")
 
-
-def test_speed() -> None:
-    texts = [f"<b>Putin</b>&nbsp;says Russia will never give up — TASS {i}" for i in range(8000)]
-    start = time.perf_counter()
-    for t in texts:
-        clean_text(t)
-    rate = len(texts) / (time.perf_counter() - start)
-    assert rate > 25000, rate  # target is >50k/s; leave room for slow CI machines
