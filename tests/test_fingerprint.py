@@ -134,3 +134,7 @@ def test_near_duplicate_index_returns_earliest() -> None:
     assert index.find(minhash_signature("Kyiv")) is None
     assert len(index) == 3 and "b" in index
 
+
+
+PINNED_SIG0 = 32673879
+PINNED_KEY0 = 1912765840600270262
