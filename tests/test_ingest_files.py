@@ -43,6 +43,7 @@ def test_same_file_twice_adds_nothing(tmp_path: Path, cli: Cli,
     stats = cli.json("stats")
     assert stats["items"] == 4
     assert stats["rejected_by_reason"] == {"bad-json": 1}
+    assert stats["by_outcome"] == {"new": 4, "new-near-duplicate": 0, "rejected": 1}
 
 
 def test_every_bad_line_is_a_reject_with_reason_and_line(tmp_path: Path, cli: Cli) -> None:

@@ -365,6 +365,7 @@ class DuckDBStore:
         ).fetchone()
         assert scalar is not None
         joined = "FROM items i LEFT JOIN sources s ON s.id = i.source_id"
+        rejected = int(_one(self.con, "SELECT count(*) FROM rejects WHERE status = 'open'"))
         return {
             "items": int(scalar[0]),
             "near_duplicates": int(scalar[1]),
@@ -388,7 +389,12 @@ class DuckDBStore:
             "by_connector": pairs(
                 "SELECT connector, count(*) FROM items GROUP BY 1 ORDER BY 2 DESC, 1"
             ),
-            "rejected": int(_one(self.con, "SELECT count(*) FROM rejects WHERE status = 'open'")),
+            "rejected": rejected,
+            "by_outcome": {
+                "new": int(scalar[0]) - int(scalar[1]),
+                "new-near-duplicate": int(scalar[1]),
+                "rejected": rejected,
+            },
             "rejected_by_reason": pairs(
                 "SELECT reason, count(*) FROM rejects WHERE status = 'open'"
                 " GROUP BY 1 ORDER BY 2 DESC, 1"
