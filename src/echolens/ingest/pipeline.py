@@ -40,6 +40,7 @@ from echolens.text.fingerprint import (
 from echolens.text.urls import domain_of
 
 NEAR_DUP_THRESHOLD = DEFAULT_THRESHOLD
+FILE_CONNECTORS = frozenset({"jsonl", "csv", "parquet"})
 DEFAULT_BATCH = 2000
 
 
@@ -210,8 +211,13 @@ class Ingestor:
                 previous = KnownItem(prior.id, prior.source_id, prior.content_hash,
                                      prior.published_at, None)
             if previous is not None:
-                if (previous.source_id, previous.content_hash) == (item.source_id,
-                                                                    item.content_hash):
+                same = (previous.source_id, previous.content_hash) == (item.source_id,
+                                                                       item.content_hash)
+                # a feed entry or channel post edited after publication keeps its id: the
+                # first copy stays (re-checks of altered items are the watcher's job)
+                edited = (previous.source_id == item.source_id
+                          and item.connector not in FILE_CONNECTORS)
+                if same or edited:
                     report.duplicate += 1
                 else:
                     rejects.append(make_reject(
