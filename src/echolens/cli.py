@@ -196,6 +196,35 @@ def datasets_list() -> None:
         console.print(f"{name}: {spec.description}", highlight=False)
 
 
+@datasets_app.command("download")
+def datasets_download(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Data sets (folder names or ru22fact | cn-headlines | rt-sample); "
+                       "default: all."),
+    ] = None,
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", help="Target folder [default: $ECHOLENS_DATA_DIR, else "
+                     "~/.cache/echolens/datasets]."),
+    ] = None,
+) -> None:
+    """Download the real data sets from their public origin (sha256-verified, cached)."""
+    from echolens.ingest.download import Origin, default_download_dir, download_datasets
+
+    target = to if to is not None else default_download_dir()
+
+    def show(origin: Origin, status: str) -> None:
+        console.print(f"{status:>10}  {origin.relpath}", highlight=False, soft_wrap=True)
+
+    try:
+        paths = download_datasets(target, names or None, progress=show)
+    except EcholensError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from exc
+    console.print(f"{len(paths)} files ready in {target}", highlight=False)
+
+
 @datasets_app.command("load")
 def datasets_load(
     name: Annotated[str, typer.Argument(help="ru22fact | cn-headlines | rt-sample")],

@@ -71,10 +71,12 @@ def run_demo(
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Rebuild the store from the demo corpus and return its stats."""
-    from echolens.ingest.datasets import DATASETS, data_dir, load_dataset
+    from echolens.ingest.datasets import DATASETS, load_dataset
+    from echolens.ingest.download import ensure_data
 
     started = time.perf_counter()
-    root = data_dir()
+    root = ensure_data(["ru22fact", "cn-headlines", "rt-sample", "hanley_narrative_influence"],
+                       download=True)
     say(f"data: {root}")
     database.store.reset_data()
     database.load_curated_sources()
