@@ -358,6 +358,8 @@ class LanguageIdentifier:
             words = _WORD_RE.findall(text.lower().replace("’", "'"))
             english = len(_EN_WORDS.intersection(words))
             foreign = len(_FOREIGN_WORDS.intersection(words))
-            if english >= 2 and foreign * 3 <= english - 2:
+            # two English function words outweigh a stray foreign one; one is enough when
+            # no function word of another Latin-script language occurs at all
+            if (english >= 2 and foreign * 3 <= english - 2) or (english >= 1 and not foreign):
                 return "en", None
         return text, self._latin_detector
