@@ -261,11 +261,7 @@ class Ingestor:
                 else:
                     duplicate_of = root
                 report.near_duplicates += 1
-            stored = dataclasses.replace(
-                item, duplicate_of=duplicate_of,
-                near_dup_key=str(keys[0]) if keys else None,
-            )
-            pending[item.id] = _Pending(stored, sig if keys else None, keys)
+            pending[item.id] = _Pending(item, sig if keys else None, keys)
             root_of[item.id] = duplicate_of
             published[item.id] = item.published_at
             pending_text[text_key] = item.id
@@ -277,7 +273,8 @@ class Ingestor:
             report.new += 1
 
         new_items = [
-            dataclasses.replace(p.item, duplicate_of=root_of.get(p.item.id))
+            dataclasses.replace(p.item, duplicate_of=root_of.get(p.item.id),
+                                near_dup_key=str(p.bands[0]) if p.bands else None)
             for p in pending.values()
         ]
         bands = [(key, p.item.id) for p in pending.values() for key in p.bands]
