@@ -167,3 +167,21 @@ def test_rejects_are_reprocessable(tmp_path: Path, cli: Cli) -> None:
     assert stats["rejected_by_reason"] == {"missing-date": 1}  # still open, with its new reason
     again = cli.json("rejects", "retry", "--source", "bbc.com", expect=1)
     assert again["new"] == 0 and again["rejected"] == 1
+
+
+def test_csv_non_utf8_row_and_corrupt_parquet(tmp_path: Path, cli: Cli) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(
+        b"source,text,published_at\n"
+        b"bbc.com,Kyiv under curfew,2022-03-15T20:00:00Z\n"
+        + "tass.ru,Москва заявила,2022-03-15\n".encode("cp1251")
+        + b"cnn.com,Grain deal signed in Istanbul,2022-07-22\n"
+    )
+    out = cli.json("ingest", str(path))
+    assert (out["new"], out["reasons"]) == (2, {"bad-encoding": 1})
+    [reject] = cli.json("rejects", "list", "--reason", "bad-encoding")
+    assert reject["locator"] == "line 3" and "UTF-8" in reject["detail"]
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 this is not parquet")
+    result = cli("ingest", str(broken), "--json", expect=1)
+    assert '"bad-parquet": 1' in result.stdout
