@@ -158,13 +158,15 @@ class Database:
 
     def retry_rejects(self, reason: str | None = None, *,
                       source: str | None = None) -> IngestReport:
-        """Re-run the stored payload of open rejects in the echolens item format, with `source`
-        for records that name none. Rejects that now import (or turn out duplicates) are
+        """Re-run the stored payload of open rejects of item files (jsonl/csv/parquet), with
+        `source` for records that name none. Rejects that now import (or turn out duplicates) are
         marked resolved; those that fail again stay open with their (new) reason."""
         open_rejects = self.store.rejects(reason)
         records: list[RawItem | Reject] = []
         ids: list[str] = []
         for row in open_rejects:
+            if row["connector"] not in FILE_CONNECTORS:
+                continue  # feeds, pages and data sets are re-read from their origin instead
             try:
                 payload = json.loads(row["payload"])
             except json.JSONDecodeError:
