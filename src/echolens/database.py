@@ -23,7 +23,7 @@ from echolens.embed.runner import EmbedReport, embed_pending
 from echolens.errors import UsageError
 from echolens.ingest.files import FILE_FORMATS, guess_file_format, read_item_file, record_to_raw
 from echolens.ingest.normalize import NormalizeConfig
-from echolens.ingest.pipeline import DEFAULT_BATCH, Ingestor, IngestReport
+from echolens.ingest.pipeline import DEFAULT_BATCH, FILE_CONNECTORS, Ingestor, IngestReport
 from echolens.ingest.rejects import make_reject
 from echolens.model import Provenance, RawItem, Reject, Source
 from echolens.sources.registry import SourceResolver, read_sources_file
