@@ -188,11 +188,18 @@ class DuckDBStore:
         """Commit one batch atomically: a crash leaves either all of it or none of it."""
         self.con.execute("BEGIN")
         try:
-            for old_root, new_root in batch.relinks:
-                self.con.execute(
-                    "UPDATE items SET duplicate_of = ? WHERE duplicate_of = ? OR id = ?",
-                    [new_root, old_root, old_root],
-                )
+            if batch.relinks:
+                final = _final_roots(batch.relinks)
+                moves = pa.table({"old": list(final), "new": list(final.values())})
+                self.con.register("_moves", moves)
+                try:
+                    for column in ("duplicate_of", "id"):
+                        self.con.execute(
+                            "UPDATE items SET duplicate_of = m.new FROM _moves m "
+                            f"WHERE items.{column} = m.old"
+                        )
+                finally:
+                    self.con.unregister("_moves")
             if batch.items:
                 self._insert("items", _items_table(batch.items), ITEM_COLUMNS)
             if batch.bands:
@@ -411,6 +418,21 @@ class DuckDBStore:
                       "feed_state"):
             self.con.execute(f"DELETE FROM {table}")
         self.con.execute("COMMIT")
+
+
+def _final_roots(relinks: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Collapse ordered re-links (A->B, then B->C) to where each old root ends (A->C, B->C)."""
+    moved: dict[str, str] = {}
+    for old, new in relinks:
+        moved[old] = new
+    final: dict[str, str] = {}
+    for old in moved:
+        target, seen = moved[old], {old}
+        while target in moved and target not in seen:
+            seen.add(target)
+            target = moved[target]
+        final[old] = target
+    return final
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
