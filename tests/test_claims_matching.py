@@ -1,0 +1,185 @@
+"""Lexical tokens, BM25, the hybrid index, storage links and match events."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from echolens.claims.dense import DirCache, NoCache, embed_cached
+from echolens.claims.lexical import BM25, script_lang, shared_terms, tokenize, translit_key
+from echolens.claims.lexicon import concepts_in
+from echolens.claims.matcher import ClaimIndex
+from echolens.claims.records import FactCheck
+from echolens.claims.service import ClaimMatcher, EmptyFactCheckStore, Query, match_items
+from echolens.claims.storage import FactCheckStore
+from echolens.store.duckdb_store import DuckDBStore
+
+
+def fake_encode(kind: str, texts: Sequence[str]) -> np.ndarray:
+    """Hashed bag of words: same words -> similar vectors; no cross-lingual ability."""
+    out = np.zeros((len(texts), 384), np.float32)
+    for i, text in enumerate(texts):
+        for word in re.findall(r"\w+", text.lower()):
+            out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % 384] += 1.0
+        out[i, 0] += 0.1
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+FACTS = [
+    FactCheck("euvs:biolabs", "US runs secret biological laboratories in Ukraine", "en"),
+    FactCheck("euvs:nazis", "Ukraine is ruled by neo-Nazis", "en"),
+    FactCheck("euvs:poland", "Poland plans to annex western Ukraine", "en"),
+    FactCheck("stopfake:1", "Зеленський втік з Києва до Польщі", "uk"),
+    FactCheck("euvs:mh17", "MH17 was shot down by a Ukrainian fighter jet", "en"),
+    FactCheck("euvs:vaccine", "Western vaccines are unsafe and kill people", "en"),
+]
+
+
+def test_tokens_per_script_and_anchors() -> None:
+    assert script_lang("美国生物实验室") == "zh" and script_lang("Київ") == "uk"
+    assert script_lang("Зеленский") == "ru" and script_lang("Zelensky") == "en"
+    zh = tokenize("美国在乌克兰设立生物实验室")
+    assert "c:biolab" in zh and "实验室" in zh
+    en = tokenize("US biological laboratories in Ukraine")
+    assert "c:biolab" in en and "laboratori" in en and "the" not in en
+    assert translit_key("Зеленский") == translit_key("Zelensky") == translit_key("Зеленський")
+    assert "n:2022" in tokenize("in 2022")
+    assert concepts_in("the usual suspects") == []  # "us" only as a whole word
+    assert "dirty_bomb" in concepts_in("Киев готовит грязную бомбу")
+
+
+def test_bm25_ranks_the_matching_document_first() -> None:
+    docs = [tokenize(f.text) for f in FACTS]
+    scores = BM25(docs).scores([tokenize("secret laboratories of the US in Ukraine")])
+    assert int(np.argmax(scores[0])) == 0
+    assert BM25(docs).scores([]).shape == (0, len(FACTS))
+
+
+def blind(n: int) -> np.ndarray:
+    """The same vector for every text: the dense side carries no information."""
+    return np.full((n, 384), 1 / np.sqrt(384), np.float32)
+
+
+def test_cross_lingual_anchor_finds_english_case_with_a_blind_dense_side() -> None:
+    index = ClaimIndex(FACTS, blind(len(FACTS)))
+    query = "美国在乌克兰设立生物实验室"
+    found = index.match([query], blind(1), top_k=3, explain=True)[0]
+    assert found[0].factcheck_id == "euvs:biolabs"
+    assert "biolab" in found[0].shared_terms
+    assert found[0].closest_sentence.startswith("US runs")
+    assert 0.0 <= found[0].probability <= 1.0
+    assert [m.rank for m in found] == [1, 2, 3]
+    assert found[0].score >= found[1].score >= found[2].score
+
+
+def test_russian_query_meets_ukrainian_debunk_by_transliterated_name() -> None:
+    index = ClaimIndex(FACTS, blind(len(FACTS)))
+    query = "Зеленский сбежал из Киева в Польшу"
+    found = index.match([query], blind(1), top_k=1)[0]
+    assert found[0].factcheck_id == "stopfake:1"
+
+
+def test_shared_terms_are_readable_words() -> None:
+    terms = shared_terms("secret biolabs of the Pentagon", "Pentagon runs secret labs")
+    assert "pentagon" in terms and "secret" in terms
+
+
+def test_embed_cached_never_embeds_a_text_twice(tmp_path: object) -> None:
+    calls: list[int] = []
+
+    def counting(kind: str, texts: Sequence[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return fake_encode(kind, texts)
+
+    cache = DirCache(str(tmp_path))
+    first = embed_cached(["a b", "c d", "a b"], "passage", cache, counting)
+    again = embed_cached(["c d", "a b"], "passage", DirCache(str(tmp_path)), counting)
+    assert calls == [2]
+    assert np.allclose(first[1], again[0])
+    assert embed_cached([], "query", NoCache(), counting).shape == (0, 384)
+
+
+@pytest.fixture
+def store() -> DuckDBStore:
+    return DuckDBStore(":memory:")
+
+
+def test_duplicates_across_sources_are_linked_not_repeated(store: DuckDBStore) -> None:
+    facts = FactCheckStore(store)
+    kalkun = FactCheck("euvsk:0", "Long summary of the case.", "en",
+                       title="Explosions in Vinnitsa were organized by Ukrainian soldiers")
+    report = facts.add([kalkun])
+    assert (report.new, report.linked) == (1, 0)
+    cknabs = FactCheck("euvs:vinnitsa", "Explosions in Vinnitsa were organized by "
+                       "Ukrainian soldiers", "en", url="https://euvsdisinfo.eu/report/v/")
+    truncated = FactCheck("euvs:vinn2", "Explosions in Vinnitsa were organized by Ukra…", "en")
+    report = facts.add([cknabs, truncated, cknabs])
+    assert (report.new, report.linked, report.duplicate) == (0, 2, 1)
+    assert facts.count() == 1 and facts.count(include_duplicates=True) == 3
+    assert facts.linked("euvsk:0") == ["euvs:vinn2", "euvs:vinnitsa"]
+    again = facts.add([cknabs])
+    assert again.duplicate == 1 and facts.count(include_duplicates=True) == 3
+
+
+def test_matching_from_the_store_caches_vectors_and_stores_events(store: DuckDBStore) -> None:
+    facts = FactCheckStore(store)
+    with pytest.raises(EmptyFactCheckStore):
+        ClaimMatcher.from_store(store, fake_encode)
+    facts.add(FACTS)
+    matcher = ClaimMatcher.from_store(store, fake_encode)
+    assert store.count_embeddings("multilingual-e5-small-q4:passage") == len(FACTS)
+    found = matcher.match([Query("q1", "Poland wants to annex western Ukraine")], top_k=2)[0]
+    assert found[0].factcheck_id == "euvs:poland"
+    events = facts.save_matches("item", "item-1", found, method="hybrid", threshold=0.0)
+    assert [e.factcheck_id for e in events] == [m.factcheck_id for m in found]
+    assert facts.save_matches("item", "item-1", found, method="hybrid", threshold=0.0) == []
+    stored = facts.matches("item", "item-1")
+    assert stored[0]["factcheck_id"] == "euvs:poland" and stored[0]["rank"] == 1
+
+
+def test_over_long_query_is_truncated_with_a_warning(store: DuckDBStore) -> None:
+    FactCheckStore(store).add(FACTS)
+    matcher = ClaimMatcher.from_store(store, fake_encode)
+    with pytest.warns(UserWarning, match="truncated"):
+        found = matcher.match([Query("long", "Poland annex Ukraine " * 500)], top_k=1)
+    assert found[0][0].factcheck_id == "euvs:poland"
+
+
+@pytest.mark.slow
+def test_real_model_cross_lingual_biolabs() -> None:
+    from echolens.claims.dense import E5Encoder
+
+    encode = E5Encoder()
+    index = ClaimIndex(FACTS, encode("passage", [f.match_text() for f in FACTS]))
+    queries = ["美国在乌克兰的生物实验室", "Пентагон финансирует биолаборатории на Украине"]
+    found = index.match(queries, encode("query", queries), top_k=1)
+    assert [f[0].factcheck_id for f in found] == ["euvs:biolabs", "euvs:biolabs"]
+
+
+def test_items_are_matched_and_new_matches_are_events(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import echolens
+    from echolens.claims import service
+    from echolens.ingest.files import record_to_raw
+    from echolens.model import Provenance
+
+    monkeypatch.setattr(service, "MATCH_THRESHOLD", 0.0)
+    with echolens.open(tmp_path / "i.duckdb") as db:
+        FactCheckStore(db.store).add(FACTS)
+        item = {"id": "i1", "source": "tass", "text": "Poland plans to annex western Ukraine",
+                "published_at": "2022-05-01T00:00:00Z", "lang": "en"}
+        db.ingest_records([record_to_raw(item, Provenance("test", "mem", "1"))])
+        row = db.store.con.execute("SELECT id FROM items").fetchone()
+        assert row is not None
+        matcher = ClaimMatcher.from_store(db.store, fake_encode)
+        events = match_items(db.store, matcher, top_k=2)
+        assert [(e[0], e[1].factcheck_id) for e in events][0] == (row[0], "euvs:poland")
+        assert len(events) == 2
+        stored = FactCheckStore(db.store).matches("item", row[0])
+        assert [m["factcheck_id"] for m in stored][0] == "euvs:poland"
+        assert match_items(db.store, matcher, top_k=2) == []  # nothing new the second time
