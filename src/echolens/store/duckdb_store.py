@@ -224,16 +224,19 @@ class DuckDBStore:
                 from echolens.ingest.rejects import reject_id
 
                 now = _now()
-                self.con.executemany(
-                    "INSERT OR IGNORE INTO rejects VALUES (?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            reject_id(r), r.reason, r.detail, r.provenance.connector,
-                            r.provenance.location, r.provenance.locator, r.payload, "open", now,
-                        )
-                        for r in batch.rejects
-                    ],
-                )
+                rejects = pa.table({
+                    "id": [reject_id(r) for r in batch.rejects],
+                    "reason": [r.reason for r in batch.rejects],
+                    "detail": [r.detail for r in batch.rejects],
+                    "connector": [r.provenance.connector for r in batch.rejects],
+                    "location": [r.provenance.location for r in batch.rejects],
+                    "locator": [r.provenance.locator for r in batch.rejects],
+                    "payload": [r.payload for r in batch.rejects],
+                    "status": ["open"] * len(batch.rejects),
+                    "first_seen": pa.array([now] * len(batch.rejects),
+                                           pa.timestamp("us", tz="UTC")),
+                })
+                self._insert("rejects", rejects, rejects.column_names, or_ignore=True)
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
