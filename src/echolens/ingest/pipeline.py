@@ -33,7 +33,7 @@ from echolens.sources.registry import SourceResolver
 from echolens.store.base import KnownItem, Store, WriteBatch
 from echolens.text.fingerprint import (
     DEFAULT_THRESHOLD,
-    estimated_jaccard,
+    NUM_PERM,
     lsh_band_keys,
     minhash_signature,
 )
@@ -200,10 +200,15 @@ class Ingestor:
         pending_bands: dict[int, list[str]] = defaultdict(list)
         pending_hash: dict[str, list[str]] = defaultdict(list)
         root_of: dict[str, str | None] = {k.id: k.duplicate_of for k in known.values()}
+        members: dict[str, set[str]] = defaultdict(set)  # root -> the copies linked to it
+        for k in known.values():
+            if k.duplicate_of:
+                members[k.duplicate_of].add(k.id)
         published: dict[str, datetime] = {k.id: k.published_at for k in known.values()}
         relinks: list[tuple[str, str]] = []
         rejects: list[Reject] = []
 
+        min_equal = NEAR_DUP_THRESHOLD * NUM_PERM  # estimated Jaccard, without re-checks
         for item, sig, keys in zip(items, signatures, band_keys, strict=True):
             previous = by_id.get(item.id)
             if previous is None and item.id in pending:
@@ -247,7 +252,7 @@ class Ingestor:
                     other_sig = (pending[other_id].signature if other_id in pending
                                  else stored_sigs.get(other_id))
                     if other_sig is not None and \
-                            estimated_jaccard(sig, other_sig) >= NEAR_DUP_THRESHOLD:
+                            np.count_nonzero(sig == other_sig) >= min_equal:
                         matches.add(other_id)
             duplicate_of: str | None = None
             if matches:
@@ -255,11 +260,13 @@ class Ingestor:
                 root = min(roots, key=lambda r: (published[r], r))
                 if (item.published_at, item.id) < (published[root], root):
                     relinks.append((root, item.id))
-                    for other_id, parent in list(root_of.items()):
-                        if parent == root or other_id == root:
-                            root_of[other_id] = item.id
+                    moved = members.pop(root, set()) | {root}
+                    for other_id in moved:
+                        root_of[other_id] = item.id
+                    members[item.id] = moved
                 else:
                     duplicate_of = root
+                    members[root].add(item.id)
                 report.near_duplicates += 1
             pending[item.id] = _Pending(item, sig if keys else None, keys)
             root_of[item.id] = duplicate_of
