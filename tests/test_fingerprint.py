@@ -138,3 +138,20 @@ def test_near_duplicate_index_returns_earliest() -> None:
 
 PINNED_SIG0 = 32673879
 PINNED_KEY0 = 1912765840600270262
+
+
+def test_batch_signatures_and_keys_equal_the_single_versions() -> None:
+    from echolens.text.fingerprint import lsh_band_keys_many, minhash_signatures
+
+    texts = [
+        "Russia says it found evidence of US-funded biolabs in Ukraine: RT",
+        "俄罗斯国防部称在乌克兰发现美国资助的生物实验室",
+        "Kyiv",  # too short: empty signature, no keys
+        "Зеленський: Україна не визнає окупацію Криму 2022 року",
+        "",
+    ] * 3
+    sigs = minhash_signatures(texts, chunk=4)
+    keys = lsh_band_keys_many(sigs)
+    for text, sig, key in zip(texts, sigs, keys, strict=True):
+        assert np.array_equal(sig, minhash_signature(text))
+        assert key == lsh_band_keys(minhash_signature(text))

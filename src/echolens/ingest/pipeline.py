@@ -34,8 +34,8 @@ from echolens.store.base import KnownItem, Store, WriteBatch
 from echolens.text.fingerprint import (
     DEFAULT_THRESHOLD,
     NUM_PERM,
-    lsh_band_keys,
-    minhash_signature,
+    lsh_band_keys_many,
+    minhash_signatures,
 )
 from echolens.text.urls import domain_of
 
@@ -182,8 +182,8 @@ class Ingestor:
             [(i.source_id, i.canonical_url) for i in items if i.canonical_url]
         )
         same_text = store.items_by_content([i.content_hash for i in items])
-        signatures = [minhash_signature(i.text) for i in items]
-        band_keys = [lsh_band_keys(sig) for sig in signatures]
+        signatures = list(minhash_signatures([i.text for i in items]))
+        band_keys = lsh_band_keys_many(np.asarray(signatures).reshape(len(items), NUM_PERM))
         stored_bands = store.band_members(sorted({k for keys in band_keys for k in keys}))
         candidate_ids = {m for members in stored_bands.values() for m in members}
         stored_sigs = store.signatures(sorted(candidate_ids))
