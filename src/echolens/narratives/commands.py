@@ -1,0 +1,130 @@
+"""CLI: `echolens narratives list|show` and the stateless `echolens cluster`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from echolens.errors import EcholensError, UsageError
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Store file [env: ECHOLENS_DB].")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _fail(exc: EcholensError) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _parse_since(since: str | None) -> datetime | None:
+    if not since:
+        return None
+    try:
+        parsed = datetime.fromisoformat(since)
+    except ValueError as exc:
+        raise UsageError(f"--since {since!r} is not a date", "use YYYY-MM-DD") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def narratives_list(
+    ecosystem: Annotated[str | None, typer.Option(help="Only narratives with items from it.")]
+    = None,
+    since: Annotated[str | None, typer.Option(help="Only narratives seen since (YYYY-MM-DD).")]
+    = None,
+    json_out: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """List the active narratives, largest first."""
+    from echolens.database import Database
+    from echolens.narratives.storage import list_narratives
+
+    try:
+        with Database(db) as database:
+            rows = list_narratives(database.store.con, ecosystem=ecosystem,
+                                   since=_parse_since(since))
+    except EcholensError as exc:
+        raise _fail(exc) from exc
+    if json_out:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no narratives yet: run `echolens process` after ingesting items")
+        return
+    for r in rows:
+        ecos = ", ".join(f"{k} {v}" for k, v in sorted(r["by_ecosystem"].items()))
+        first = r["first_seen"].date() if r["first_seen"] else "?"
+        last = r["last_seen"].date() if r["last_seen"] else "?"
+        typer.echo(f"{r['id']}  {r['size']:>5}  {first}..{last}  [{ecos}]  {r['label']}")
+
+
+def narratives_show(
+    narrative_id: Annotated[str, typer.Argument(help="A narrative id from `narratives list`.")],
+    json_out: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """One narrative: label, keywords per language, representatives, timeline, history."""
+    from echolens.database import Database
+    from echolens.errors import NotFound
+    from echolens.narratives.storage import narrative_detail
+
+    try:
+        with Database(db) as database:
+            detail = narrative_detail(database.store.con, narrative_id)
+        if detail is None:
+            raise NotFound(f"no narrative {narrative_id!r}",
+                           "list them with `echolens narratives list`")
+    except EcholensError as exc:
+        raise _fail(exc) from exc
+    if json_out:
+        _print_json(detail)
+        return
+    typer.echo(f"{detail['id']} ({detail['status']}"
+               + (f", merged into {detail['merged_into']}" if detail["merged_into"] else "")
+               + f"): {detail['label']}")
+    typer.echo(f"items {detail['size']}, first seen {detail['first_seen']}, "
+               f"last seen {detail['last_seen']}")
+    for lang, words in sorted(detail["keywords"].items()):
+        typer.echo(f"  keywords [{lang}] {', '.join(words)}")
+    for key, rep in detail["representatives"].items():
+        typer.echo(f"  {key}: {rep['text']}")
+    typer.echo("  timeline (week, ecosystem, items):")
+    for point in detail["timeline_weekly"]:
+        typer.echo(f"    {point['period']}  {point['ecosystem']:<12} {point['items']}")
+    for h in detail["history"]:
+        typer.echo(f"  {h['at']:%Y-%m-%d %H:%M} {h['event']} {h['other_id'] or h['item_id']}")
+
+
+def cluster(
+    input_path: Annotated[Path, typer.Option("--input", help="JSONL: id, text, lang?, "
+                                             "published_at?, source?")],
+    output_path: Annotated[Path, typer.Option("--output", help="JSONL: id, narrative.")],
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Optional store used as an embeddings cache (by content hash).")] = None,
+) -> None:
+    """Group a corpus into narratives without a store (stateless batch mode)."""
+    from echolens.narratives.cli_batch import cluster_file
+
+    try:
+        summary = cluster_file(input_path, output_path, cache_db=db)
+    except EcholensError as exc:
+        raise _fail(exc) from exc
+    typer.echo(json.dumps(summary, ensure_ascii=False), err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `narratives list|show` and `cluster` to the echolens command."""
+    narratives_app = typer.Typer(no_args_is_help=True,
+                                 help="Narratives across languages and ecosystems.")
+    narratives_app.command("list")(narratives_list)
+    narratives_app.command("show")(narratives_show)
+    app.add_typer(narratives_app, name="narratives")
+    app.command("cluster")(cluster)

@@ -1,0 +1,321 @@
+"""Incremental grouping of items into narratives with stable ids.
+
+Items are taken in (published_at, id) order. Each one is scored against the narratives of
+its nearest already-grouped items and joins the best one when the score reaches the join
+threshold; otherwise it opens a new narrative whose id derives from its own id, so the same
+data always gives the same ids. `refine()` then merges narratives whose average link
+reaches the merge threshold; the older narrative keeps its id and both record the merge.
+Untouched narratives never change id.
+
+The score of item i against item j, in z units (see `calibration`):
+
+    (cos(i, j) - mean[lang_i, lang_j]) / sd[lang_i, lang_j]
+    + lexical_weight * lexical_cosine(i, j)
+    - time_weight * log1p(|days_i - days_j| / time_scale)
+
+and a narrative's score for i is the mean of its top-m member scores among i's neighbours."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from echolens.narratives.calibration import Calibration
+from echolens.narratives.features import Prepared, lexical_cosine
+from echolens.narratives.index import VectorIndex, make_index
+
+BLOCK = 256
+LINK_SAMPLE = 24  # members per side when averaging links between two narratives
+LEXICAL_SAMPLE = 16  # of which this many per side for the lexical part
+
+
+def narrative_id(first_item_id: str) -> str:
+    return "n" + hashlib.sha1(first_item_id.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change to the narratives: `created` or `merged` (narrative kept, other absorbed)."""
+
+    kind: str
+    narrative_id: str
+    other_id: str | None = None
+    item_id: str | None = None
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    item_id: str
+    narrative_id: str
+    score: float | None  # None when the item opened the narrative
+
+
+class Grouper:
+    """The in-memory state of the grouping; `restore` it from the store, `add` new items."""
+
+    def __init__(self, calibration: Calibration, dim: int, expected: int = 0) -> None:
+        self.cal = calibration
+        self.th = calibration.thresholds
+        self.dim = dim
+        self.index: VectorIndex = make_index(dim, expected)
+        self._vec = np.zeros((max(expected, 1024), dim), dtype=np.float16)
+        self._days = np.zeros(max(expected, 1024), dtype=np.float64)
+        self._lang = np.zeros(max(expected, 1024), dtype=np.int16)
+        self._nar = np.zeros(max(expected, 1024), dtype=np.int64)
+        self.item_ids: list[str] = []
+        self.lexical: list[dict[int, float]] = []
+        self.lang_codes: dict[str, int] = {}
+        self._pair_mean = np.zeros((0, 0), dtype=np.float32)
+        self._pair_sd = np.ones((0, 0), dtype=np.float32)
+        self.nids: list[str] = []
+        self.members: list[list[int]] = []
+        self.parent: list[int] = []
+        self.events: list[Event] = []
+        self._merge_candidates: set[tuple[int, int]] = set()
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def _code(self, lang: str) -> int:
+        if lang not in self.lang_codes:
+            self.lang_codes[lang] = len(self.lang_codes)
+            names = list(self.lang_codes)
+            n = len(names)
+            self._pair_mean = np.zeros((n, n), dtype=np.float32)
+            self._pair_sd = np.ones((n, n), dtype=np.float32)
+            for a, la in enumerate(names):
+                for b, lb in enumerate(names):
+                    self._pair_mean[a, b], self._pair_sd[a, b] = self.cal.pair(la, lb)
+        return self.lang_codes[lang]
+
+    def _grow(self, need: int) -> None:
+        if need <= len(self._days):
+            return
+        size = max(need, 2 * len(self._days))
+        vec = np.zeros((size, self.dim), dtype=np.float16)
+        vec[: len(self.item_ids)] = self._vec[: len(self.item_ids)]
+        self._vec = vec
+        for name in ("_days", "_lang", "_nar"):
+            old = getattr(self, name)
+            new = np.zeros(size, dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    def find(self, narrative: int) -> int:
+        root = narrative
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[narrative] != root:
+            self.parent[narrative], narrative = root, self.parent[narrative]
+        return root
+
+    def _append(self, item_id: str, unit: np.ndarray, lang: int, day: float,
+                lexical: dict[int, float], narrative: int) -> None:
+        n = len(self.item_ids)
+        self._grow(n + 1)
+        self._vec[n] = unit
+        self._lang[n] = lang
+        self._days[n] = day
+        self._nar[n] = narrative
+        self.item_ids.append(item_id)
+        self.lexical.append(lexical)
+        self.members[narrative].append(n)
+
+    def _new_narrative(self, item_id: str, nid: str | None = None) -> int:
+        self.nids.append(nid or narrative_id(item_id))
+        self.members.append([])
+        self.parent.append(len(self.parent))
+        return len(self.nids) - 1
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _scores(self, cos: np.ndarray, lang: int, day: float, lexical: dict[int, float],
+                others: np.ndarray) -> np.ndarray:
+        th = self.th
+        langs = self._lang[others]
+        z = (cos - self._pair_mean[lang, langs]) / self._pair_sd[lang, langs]
+        apart = np.abs(self._days[others] - day)
+        apart = np.where(np.isnan(apart), th.unknown_days, apart)
+        z = z - th.time_weight * np.log1p(apart / th.time_scale_days)
+        if th.lexical_weight and lexical:
+            lex = np.fromiter((lexical_cosine(lexical, self.lexical[o]) for o in others),
+                              dtype=np.float64, count=len(others))
+            z = z + th.lexical_weight * lex
+        return np.asarray(z, dtype=np.float64)
+
+    # -- the two entry points --------------------------------------------------------------
+    def restore(self, item_ids: Sequence[str], prepared: Prepared,
+                narrative_ids: Sequence[str]) -> None:
+        """Re-load items already grouped (in their original order) without re-deciding."""
+        by_nid = {nid: i for i, nid in enumerate(self.nids)}
+        for row, (item_id, nid) in enumerate(zip(item_ids, narrative_ids, strict=True)):
+            if nid not in by_nid:
+                by_nid[nid] = self._new_narrative(item_id, nid)
+            self._append(item_id, prepared.unit[row], self._code(prepared.langs[row]),
+                         float(prepared.days[row]), prepared.lexical[row], by_nid[nid])
+        if len(item_ids):
+            self.index.add(prepared.unit.astype(np.float32))
+
+    def add(self, item_ids: Sequence[str], prepared: Prepared) -> list[Assignment]:
+        """Group new items, in (published_at, id) order; return one assignment per item."""
+        th = self.th
+        order = sorted(range(len(item_ids)), key=lambda r: (
+            math.inf if math.isnan(prepared.days[r]) else float(prepared.days[r]), item_ids[r]))
+        out: list[Assignment] = []
+        for start in range(0, len(order), BLOCK):
+            rows = order[start:start + BLOCK]
+            queries = prepared.unit[rows].astype(np.float32)
+            old_idx, old_cos = self.index.search(queries, th.neighbours)
+            inner = queries @ queries.T
+            base = len(self.item_ids)
+            for j, row in enumerate(rows):
+                keep = old_idx[j] >= 0
+                cand = np.concatenate([old_idx[j][keep], base + np.arange(j)])
+                cos = np.concatenate([old_cos[j][keep], inner[j, :j]]).astype(np.float64)
+                if len(cand) > th.neighbours:
+                    top = np.argpartition(-cos, th.neighbours - 1)[: th.neighbours]
+                    cand, cos = cand[top], cos[top]
+                lang = self._code(prepared.langs[row])
+                day = float(prepared.days[row])
+                lexical = prepared.lexical[row]
+                item_id = item_ids[row]
+                best_nar, best_score = -1, -math.inf
+                if len(cand):
+                    scores = self._scores(cos, lang, day, lexical, cand)
+                    per: dict[int, list[float]] = {}
+                    for c, s in zip(cand.tolist(), scores.tolist(), strict=True):
+                        per.setdefault(self.find(int(self._nar[c])), []).append(s)
+                    ranked = []
+                    for nar, vals in per.items():
+                        vals.sort(reverse=True)
+                        ranked.append((sum(vals[: th.top_m]) / min(len(vals), th.top_m), -nar))
+                    ranked.sort(reverse=True)
+                    best_score, best_nar = ranked[0][0], -ranked[0][1]
+                    for score, neg in ranked[1:]:
+                        if score < th.merge:
+                            break
+                        pair = (min(best_nar, -neg), max(best_nar, -neg))
+                        self._merge_candidates.add(pair)
+                if best_nar >= 0 and best_score >= th.join:
+                    narrative = best_nar
+                    out.append(Assignment(item_id, self.nids[narrative], float(best_score)))
+                else:
+                    if best_nar >= 0 and best_score >= th.merge:
+                        # close to a narrative without joining it: a merge to check later
+                        self._merge_candidates.add((best_nar, len(self.nids)))
+                    narrative = self._new_narrative(item_id)
+                    self.events.append(Event("created", self.nids[narrative], item_id=item_id))
+                    out.append(Assignment(item_id, self.nids[narrative], None))
+                self._append(item_id, prepared.unit[row], lang, day, lexical, narrative)
+            self.index.add(queries)
+        return out
+
+    # -- refinement ------------------------------------------------------------------------
+    def average_link(self, a: int, b: int) -> float:
+        """Mean score over (sampled) member pairs of narratives a and b."""
+        th = self.th
+        ma, mb = np.asarray(_sample(self.members[a])), np.asarray(_sample(self.members[b]))
+        cos = self._vec[ma].astype(np.float32) @ self._vec[mb].astype(np.float32).T
+        la, lb = self._lang[ma][:, None], self._lang[mb][None, :]
+        z = (cos - self._pair_mean[la, lb]) / self._pair_sd[la, lb]
+        apart = np.abs(self._days[ma][:, None] - self._days[mb][None, :])
+        apart = np.where(np.isnan(apart), th.unknown_days, apart)
+        total = float(z.sum() - th.time_weight * np.log1p(apart / th.time_scale_days).sum())
+        if th.lexical_weight:
+            lex_a = [self.lexical[i] for i in ma[:LEXICAL_SAMPLE]]
+            lex_b = [self.lexical[j] for j in mb[:LEXICAL_SAMPLE]]
+            pairs = [lexical_cosine(x, y) for x in lex_a for y in lex_b if x and y]
+            mean_lex = sum(pairs) / (len(lex_a) * len(lex_b))
+            total += th.lexical_weight * mean_lex * z.size
+        return float(total / z.size)
+
+    def refine(self) -> list[Event]:
+        """Merge narratives that converged (average link >= merge threshold), best first.
+
+        Candidate pairs are those seen close during `add`; after a merge, the merged
+        narrative's links to the neighbours of both sides are recomputed."""
+        merged: list[Event] = []
+        neighbours: dict[int, set[int]] = {}
+        for a, b in self._merge_candidates:
+            ra, rb = self.find(a), self.find(b)
+            if ra != rb:
+                neighbours.setdefault(ra, set()).add(rb)
+                neighbours.setdefault(rb, set()).add(ra)
+        version: dict[int, int] = {}
+        heap: list[tuple[float, int, int, int, int]] = []
+        links: dict[tuple[int, int], float] = {}
+
+        def push(a: int, b: int, link: float | None = None) -> None:
+            a, b = min(a, b), max(a, b)
+            if link is None:
+                link = self.average_link(a, b)
+            links[(a, b)] = link
+            if link >= self.th.merge:
+                heapq.heappush(heap, (-link, a, b, version.get(a, 0), version.get(b, 0)))
+
+        for a in sorted(neighbours):
+            for b in sorted(neighbours[a]):
+                if a < b:
+                    push(a, b)
+        while heap:
+            neg, keep, gone, va, vb = heapq.heappop(heap)
+            if version.get(keep, 0) != va or version.get(gone, 0) != vb:
+                continue  # stale: one side changed since this link was computed
+            if self.find(keep) != keep or self.find(gone) != gone:
+                continue
+            self.parent[gone] = keep  # the older narrative (lower index) keeps its id
+            size_keep, size_gone = len(self.members[keep]), len(self.members[gone])
+            old_links = {o: (links.get((min(keep, o), max(keep, o))),
+                             links.get((min(gone, o), max(gone, o))))
+                         for o in neighbours.get(keep, set()) | neighbours.get(gone, set())}
+            self.members[keep] = sorted(self.members[keep] + self.members[gone])
+            self.members[gone] = []
+            version[keep] = version.get(keep, 0) + 1
+            event = Event("merged", self.nids[keep], other_id=self.nids[gone],
+                          score=round(-neg, 4))
+            merged.append(event)
+            self.events.append(event)
+            around = (neighbours.pop(keep, set()) | neighbours.pop(gone, set())) - {keep, gone}
+            around = {self.find(x) for x in around} - {keep}
+            neighbours[keep] = around
+            for other in sorted(around):
+                neighbours.setdefault(other, set()).discard(gone)
+                neighbours[other].add(keep)
+                with_keep, with_gone = old_links.get(other, (None, None))
+                if with_keep is not None and with_gone is not None:
+                    # average linkage update (Lance-Williams): no member pairs recomputed
+                    push(keep, other, (size_keep * with_keep + size_gone * with_gone)
+                         / (size_keep + size_gone))
+                else:
+                    push(keep, other)
+        self._merge_candidates = set()
+        return merged
+
+    # -- results ---------------------------------------------------------------------------
+    def narrative_of(self, position: int) -> str:
+        return self.nids[self.find(int(self._nar[position]))]
+
+    def assignments(self) -> dict[str, str]:
+        return {item: self.narrative_of(i) for i, item in enumerate(self.item_ids)}
+
+    def vector(self, position: int) -> np.ndarray:
+        return np.asarray(self._vec[position], dtype=np.float32)
+
+    def centroid(self, narrative_id_: str) -> np.ndarray:
+        nar = self.nids.index(narrative_id_)
+        rows = self.members[self.find(nar)]
+        mean = self._vec[rows].astype(np.float32).mean(axis=0)
+        return np.asarray(mean / (np.linalg.norm(mean) or 1.0), dtype=np.float32)
+
+
+def _sample(members: list[int]) -> list[int]:
+    if len(members) <= LINK_SAMPLE:
+        return members
+    step = len(members) / LINK_SAMPLE
+    return [members[int(i * step)] for i in range(LINK_SAMPLE)]

