@@ -117,6 +117,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--with-evals", action="store_true",
+                        help="also run the narratives and claim-matching evaluations (long: "
+                             "they embed thousands of texts on a cold cache)")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     args = parser.parse_args()
     from echolens.ingest.datasets import data_dir
@@ -192,6 +195,16 @@ def main() -> None:
                             capture_output=True, text=True)
     if langid.returncode == 0:
         lines += ["## Language identification", "", langid.stdout.strip(), ""]
+    evals = ["citations_eval.py"]
+    if args.with_evals:
+        evals += ["narratives_eval.py", "claims_eval.py"]
+    for script in evals:
+        run = subprocess.run([sys.executable, str(REPO / "benchmarks" / script)],
+                             capture_output=True, text=True)
+        if run.returncode == 0:
+            lines += [run.stdout.strip(), ""]
+        else:
+            print(f"{script} failed:\n{run.stderr[-2000:]}", file=sys.stderr)
     Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.output}")
 
