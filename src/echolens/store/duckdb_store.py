@@ -112,14 +112,23 @@ class DuckDBStore:
         ]
 
     # -- deduplication look-ups ------------------------------------------------------------
-    def _known(self, where: str, values: Sequence[Any]) -> list[KnownItem]:
+    def _rows_matching(self, sql: str, values: Sequence[Any], kind: pa.DataType) -> list[Any]:
+        """Run `sql`, whose `_keys` table holds `values` in column `v` (a registered Arrow
+        table: binding tens of thousands of values as one list parameter is 3x slower)."""
         if not values:
             return []
-        rows = self.con.execute(
+        self.con.register("_keys", pa.table({"v": pa.array(list(values), kind)}))
+        try:
+            return self.con.execute(sql).fetchall()
+        finally:
+            self.con.unregister("_keys")
+
+    def _known(self, where: str, values: Sequence[Any]) -> list[KnownItem]:
+        rows = self._rows_matching(
             "SELECT id, source_id, content_hash, published_at, duplicate_of FROM items "
-            f"WHERE {where} IN (SELECT unnest(?))",
-            [list(values)],
-        ).fetchall()
+            f"WHERE {where} IN (SELECT v FROM _keys)",
+            values, pa.string(),
+        )
         return [KnownItem(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     def items_by_id(self, ids: Sequence[str]) -> dict[str, KnownItem]:
@@ -134,53 +143,43 @@ class DuckDBStore:
         return dict(found)
 
     def items_by_source_content(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        if not keys:
-            return set()
-        rows = self.con.execute(
-            "SELECT DISTINCT source_id, content_hash FROM items WHERE content_hash IN "
-            "(SELECT unnest(?))",
-            [[k[1] for k in keys]],
-        ).fetchall()
+        rows = self._rows_matching(
+            "SELECT DISTINCT source_id, content_hash FROM items "
+            "WHERE content_hash IN (SELECT v FROM _keys)",
+            [k[1] for k in keys], pa.string(),
+        )
         return {(r[0], r[1]) for r in rows} & set(keys)
 
     def items_by_source_url(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        if not keys:
-            return set()
-        rows = self.con.execute(
-            "SELECT DISTINCT source_id, canonical_url FROM items WHERE canonical_url IN "
-            "(SELECT unnest(?))",
-            [[k[1] for k in keys]],
-        ).fetchall()
+        rows = self._rows_matching(
+            "SELECT DISTINCT source_id, canonical_url FROM items "
+            "WHERE canonical_url IN (SELECT v FROM _keys)",
+            [k[1] for k in keys], pa.string(),
+        )
         return {(r[0], r[1]) for r in rows} & set(keys)
 
     def band_members(self, band_keys: Sequence[int]) -> dict[int, list[str]]:
-        if not band_keys:
-            return {}
-        rows = self.con.execute(
-            "SELECT band_key, item_id FROM near_dup_bands WHERE band_key IN (SELECT unnest(?))",
-            [list(band_keys)],
-        ).fetchall()
+        rows = self._rows_matching(
+            "SELECT band_key, item_id FROM near_dup_bands WHERE band_key IN (SELECT v FROM _keys)",
+            band_keys, pa.int64(),
+        )
         found: dict[int, list[str]] = defaultdict(list)
         for key, item_id in rows:
             found[int(key)].append(item_id)
         return dict(found)
 
     def signatures(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
-        if not item_ids:
-            return {}
-        rows = self.con.execute(
-            "SELECT item_id, signature FROM near_dup_signatures WHERE item_id IN "
-            "(SELECT unnest(?))",
-            [list(item_ids)],
-        ).fetchall()
+        rows = self._rows_matching(
+            "SELECT item_id, signature FROM near_dup_signatures "
+            "WHERE item_id IN (SELECT v FROM _keys)",
+            item_ids, pa.string(),
+        )
         return {r[0]: np.asarray(r[1], dtype=np.uint32) for r in rows}
 
     def known_rejects(self, reject_ids: Sequence[str]) -> set[str]:
-        if not reject_ids:
-            return set()
-        rows = self.con.execute(
-            "SELECT id FROM rejects WHERE id IN (SELECT unnest(?))", [list(reject_ids)]
-        ).fetchall()
+        rows = self._rows_matching(
+            "SELECT id FROM rejects WHERE id IN (SELECT v FROM _keys)", reject_ids, pa.string()
+        )
         return {r[0] for r in rows}
 
     # -- the one write path of ingestion ---------------------------------------------------
