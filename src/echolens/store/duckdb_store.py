@@ -202,22 +202,18 @@ class DuckDBStore:
             if batch.items:
                 self._insert("items", _items_table(batch.items), ITEM_COLUMNS)
             if batch.bands:
-                bands = pa.table(
-                    {
-                        "band_key": pa.array([b[0] for b in batch.bands], pa.int64()),
-                        "item_id": pa.array([b[1] for b in batch.bands], pa.string()),
-                    }
-                )
+                keys, owners = zip(*batch.bands, strict=True)
+                bands = pa.table({"band_key": pa.array(keys, pa.int64()),
+                                  "item_id": pa.array(owners, pa.string())})
                 self._insert("near_dup_bands", bands, ("band_key", "item_id"))
             if batch.signatures:
-                sigs = pa.table(
-                    {
-                        "item_id": [s[0] for s in batch.signatures],
-                        "signature": pa.array(
-                            [s[1].tolist() for s in batch.signatures], pa.list_(pa.uint32())
-                        ),
-                    }
-                )
+                flat = np.concatenate([s[1] for s in batch.signatures]).astype(np.uint32)
+                width = flat.size // len(batch.signatures)
+                offsets = np.arange(0, flat.size + 1, width, dtype=np.int32)
+                sigs = pa.table({
+                    "item_id": pa.array([s[0] for s in batch.signatures], pa.string()),
+                    "signature": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)),
+                })
                 self._insert("near_dup_signatures", sigs, ("item_id", "signature"))
             if batch.rejects:
                 from echolens.ingest.rejects import reject_id
