@@ -1,0 +1,70 @@
+"""Quality gate: the statistical parts may not fall below the floors in
+benchmarks/quality_floors.json (STYLE 9). Real data, read from the mirror; skipped without it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.conftest import REPO
+
+FLOORS = json.loads((REPO / "benchmarks" / "quality_floors.json").read_text(encoding="utf-8"))
+
+
+def _module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _data_dir() -> Path:
+    from echolens.errors import DataNotFound
+    from echolens.ingest.datasets import data_dir
+
+    try:
+        return data_dir()
+    except DataNotFound:
+        pytest.skip("real data sets not found; set ECHOLENS_DATA_DIR to the mirror")
+
+
+@pytest.mark.slow
+def test_language_id_accuracy_floors() -> None:
+    from echolens.text.langid import LanguageIdentifier
+
+    langid_eval = _module("langid_eval")
+    frame = langid_eval.load(_data_dir())
+    texts = frame["text"].to_list()
+    gold = [langid_eval.corrected_label(t, label)
+            for t, label in zip(texts, frame["label"].to_list(), strict=True)]
+    predicted = LanguageIdentifier().detect_many(texts)
+    rows = list(zip(gold, predicted, strict=True))
+    for lang, floor in FLOORS["langid_corrected_accuracy"].items():
+        correct, total = langid_eval.accuracy(rows, lang)
+        assert total > 300, lang
+        assert correct / total >= floor, f"{lang}: {correct}/{total} < floor {floor}"
+
+
+def test_citation_f1_floor() -> None:
+    from echolens.echo.citations import extract_citations
+
+    gold_path = REPO.parent / "shared" / "eval-dev" / "citations" / "gold.jsonl"
+    if not gold_path.exists():
+        pytest.skip("eval-dev citations set not found beside the checkout")
+    tp = predicted = expected = 0
+    for line in gold_path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        got = {c.name for c in extract_citations(record["text"], record.get("lang"),
+                                                 publisher=record.get("source_outlet"))}
+        want = {c["name"] for c in record["citations"]}
+        tp += len(got & want)
+        predicted += len(got)
+        expected += len(want)
+    precision, recall = tp / predicted, tp / expected
+    f1 = 2 * precision * recall / (precision + recall)
+    assert f1 >= FLOORS["citations_all_f1"], (precision, recall, f1)
