@@ -284,12 +284,19 @@ def _guess_format(location: str, is_url: bool) -> str | None:
 def _domain_ecosystems() -> dict[str, str]:
     """Ecosystem labels by domain from the "Across the firewall" lists, if the data is here."""
     from echolens.errors import DataNotFound
-    from echolens.ingest.datasets import data_dir, load_domain_ecosystems
+    from echolens.ingest.datasets import data_dir
 
     try:
-        return load_domain_ecosystems(data_dir())
+        return dict(_domain_ecosystems_in(data_dir()))
     except (DataNotFound, FileNotFoundError):
         return {}
+
+
+@functools.cache
+def _domain_ecosystems_in(root: Path) -> tuple[tuple[str, str], ...]:
+    from echolens.ingest.datasets import load_domain_ecosystems
+
+    return tuple(load_domain_ecosystems(root).items())
 
 
 def open(path: str | Path | None = None, **options: Any) -> Database:  # noqa: A001

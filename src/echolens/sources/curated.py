@@ -10,6 +10,7 @@ aliases finds e.g. ``xinhuanet.com`` -> xinhua and ``tass.com`` -> tass.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -168,12 +169,17 @@ def parse_curated(data: Any, where: str = CURATED_RESOURCE) -> list[CuratedEntry
     return entries
 
 
+@functools.cache
+def _curated_entries() -> tuple[CuratedEntry, ...]:
+    return tuple(load_curated_entries())
+
+
 def load_curated_entries() -> list[CuratedEntry]:
     """Read and validate the packaged ``curated.yaml``."""
     resource = resources.files("echolens.sources").joinpath(CURATED_RESOURCE)
     text = resource.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise CuratedSourceError(
             f"{CURATED_RESOURCE}: not valid YAML: {exc}", fix=f"edit {CURATED_RESOURCE}"
@@ -182,8 +188,8 @@ def load_curated_entries() -> list[CuratedEntry]:
 
 
 def load_curated() -> list[Source]:
-    """The curated sources (``origin="curated"``), in file order."""
-    return [entry.source for entry in load_curated_entries()]
+    """The curated sources (``origin="curated"``), in file order; read once per process."""
+    return [entry.source for entry in _curated_entries()]
 
 
 def curated_domain_index() -> dict[str, str]:
