@@ -246,7 +246,11 @@ class Ingestor:
                 matches.add(other.id)
             matches.update(pending_hash.get(item.content_hash, []))
             for key in keys:
-                for other_id in stored_bands.get(key, []) + pending_bands.get(key, []):
+                stored_here = stored_bands.get(key)
+                pending_here = pending_bands.get(key)
+                if stored_here is None and pending_here is None:
+                    continue
+                for other_id in (*(stored_here or ()), *(pending_here or ())):
                     if other_id in matches:
                         continue
                     other_sig = (pending[other_id].signature if other_id in pending
