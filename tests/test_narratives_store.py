@@ -192,3 +192,35 @@ def test_merges_are_recorded_in_the_history(tmp_path: Path, cal: Calibration) ->
         "SELECT event, count(*) FROM narrative_history GROUP BY 1 ORDER BY 1").fetchall()
     assert events == [("created", 6), ("merged_from", 5), ("merged_into", 5)]
     store.close()
+
+
+def test_show_lists_fact_checks_matched_by_member_items(tmp_path: Path,
+                                                        cal: Calibration) -> None:
+    from echolens.narratives.storage import narrative_detail
+
+    store = _store(tmp_path / "s.duckdb")
+    _add(store, corpus([0, 4], seed=3))
+    assign_new_items(store, MODEL, cal)
+    narrative, = store.con.execute(
+        "SELECT id FROM narratives WHERE status = 'active' ORDER BY id LIMIT 1").fetchone()
+    members = [r[0] for r in store.con.execute(
+        "SELECT item_id FROM narrative_members WHERE narrative_id = ? ORDER BY item_id",
+        [narrative]).fetchall()]
+    other = store.con.execute(
+        "SELECT item_id FROM narrative_members WHERE narrative_id <> ? LIMIT 1",
+        [narrative]).fetchone()[0]
+    store.con.execute(
+        "INSERT INTO factchecks (id, text, lang, organization, source_format, location, locator,"
+        " claim_key, imported_at) VALUES ('fc1', 'US biolabs in Ukraine', 'en', 'EUvsDisinfo',"
+        " 'jsonl', 'f', 'line 1', 'k1', now()), ('fc2', 'Other claim', 'en', 'StopFake',"
+        " 'jsonl', 'f', 'line 2', 'k2', now())")
+    rows = [(members[0], "fc1", 0.9, True), (members[1], "fc1", 0.7, True),
+            (members[2], "fc2", 0.3, False), (other, "fc2", 0.95, True)]
+    for subject, fact, probability, above in rows:
+        store.con.execute(
+            "INSERT INTO claim_matches VALUES ('item', ?, ?, 1.0, ?, 1, 'hybrid-v1', [], NULL,"
+            " ?, now())", [subject, fact, probability, above])
+    detail = narrative_detail(store.con, narrative)
+    assert detail is not None
+    assert [(m["factcheck_id"], m["items"]) for m in detail["factcheck_matches"]] == [("fc1", 2)]
+    assert detail["factcheck_matches"][0]["best_probability"] == pytest.approx(0.9)

@@ -99,6 +99,12 @@ def narratives_show(
     typer.echo("  timeline (week, ecosystem, items):")
     for point in detail["timeline_weekly"]:
         typer.echo(f"    {point['period']}  {point['ecosystem']:<12} {point['items']}")
+    if detail["factcheck_matches"]:
+        typer.echo("  matched fact-checks (items, best probability):")
+    for match in detail["factcheck_matches"]:
+        claim = match["title"] or match["text"]
+        typer.echo(f"    {match['items']:>3}  {match['best_probability']:.2f}  "
+                   f"{match['organization'] or ''}: {claim[:90]}  {match['url'] or ''}")
     for h in detail["history"]:
         typer.echo(f"  {h['at']:%Y-%m-%d %H:%M} {h['event']} {h['other_id'] or h['item_id']}")
 

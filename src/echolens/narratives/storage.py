@@ -197,7 +197,29 @@ def narrative_detail(
         "timeline": timeline(con, row[0], model, "day"),
         "timeline_weekly": timeline(con, row[0], model, "week"),
         "history": history,
+        "factcheck_matches": factcheck_matches(con, row[0], model),
     }
+
+
+def factcheck_matches(con: duckdb.DuckDBPyConnection, narrative_id: str,
+                      model_id: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Fact-checks that member items matched above threshold, most matching items first."""
+    rows = con.execute(
+        "SELECT m.factcheck_id, any_value(f.title), any_value(f.text), any_value(f.organization),"
+        " any_value(f.url), any_value(f.verdict), count(DISTINCT m.subject_id), max(m.probability)"
+        " FROM claim_matches m"
+        " JOIN narrative_members nm ON nm.item_id = m.subject_id"
+        "  AND nm.narrative_id = ? AND nm.model_id = ?"
+        " JOIN factchecks f ON f.id = m.factcheck_id"
+        " WHERE m.subject_kind = 'item' AND m.above_threshold"
+        " GROUP BY m.factcheck_id ORDER BY 7 DESC, 8 DESC, 1 LIMIT ?",
+        [narrative_id, model_id, limit],
+    ).fetchall()
+    return [
+        {"factcheck_id": r[0], "title": r[1], "text": r[2], "organization": r[3], "url": r[4],
+         "verdict": r[5], "items": int(r[6]), "best_probability": float(r[7])}
+        for r in rows
+    ]
 
 
 def timeline(con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str,
