@@ -185,3 +185,17 @@ def test_csv_non_utf8_row_and_corrupt_parquet(tmp_path: Path, cli: Cli) -> None:
     broken.write_bytes(b"PAR1 this is not parquet")
     result = cli("ingest", str(broken), "--json", expect=1)
     assert '"bad-parquet": 1' in result.stdout
+
+
+def test_language_set_is_configurable(tmp_path: Path, cli: Cli, monkeypatch: Any) -> None:
+    rows = [{"source": "dw.com", "published_at": "2022-03-01",
+             "text": "Die Bundesregierung hat neue Sanktionen gegen Russland beschlossen"},
+            {"source": "bbc.com", "published_at": "2022-03-01",
+             "text": "The government has approved new sanctions against Russia"}]
+    path = write_jsonl(tmp_path / "x.jsonl", rows)
+    cli.json("ingest", str(path))
+    assert cli.json("stats")["by_language"] == {"en": 1, "other": 1}
+    monkeypatch.setenv("ECHOLENS_LANGUAGES", "en,de")
+    cli.json("ingest", str(path), "--db", str(tmp_path / "de.duckdb"))
+    assert cli.json("stats", "--db", str(tmp_path / "de.duckdb"))["by_language"] == {
+        "de": 1, "en": 1}

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from echolens.narratives.assign import AssignReport
 
 DEFAULT_DB = "echolens.duckdb"
+DEFAULT_LANGUAGES = ("zh", "ru", "uk", "en")
 INGEST_FORMATS = (*FILE_FORMATS, "rss", "html", "telegram")
 EXPORT_COLUMNS = ("id", "source", "ecosystem", "lang", "published_at", "url", "title", "text",
                   "duplicate_of", "canonical_url", "author", "views", "likes", "shares",
@@ -44,15 +45,23 @@ def default_db_path() -> str:
     return os.environ.get("ECHOLENS_DB") or DEFAULT_DB
 
 
+def default_languages() -> tuple[str, ...]:
+    """Languages language id chooses among (others are "other"): $ECHOLENS_LANGUAGES as a
+    comma-separated list of ISO 639-1 codes, else zh, ru, uk, en."""
+    configured = os.environ.get("ECHOLENS_LANGUAGES", "")
+    codes = tuple(c.strip().lower() for c in configured.split(",") if c.strip())
+    return codes or DEFAULT_LANGUAGES
+
+
 class Database:
     """An echolens store with the operations of the pipeline and the read queries."""
 
     def __init__(self, path: str | Path | None = None, *,
-                 languages: Sequence[str] = ("zh", "ru", "uk", "en"),
+                 languages: Sequence[str] | None = None,
                  read_only: bool = False) -> None:
         self.path = str(path or default_db_path())
         self.store = DuckDBStore(self.path, read_only=read_only)
-        self.languages = tuple(languages)
+        self.languages = tuple(languages or default_languages())
 
     def close(self) -> None:
         self.store.close()
