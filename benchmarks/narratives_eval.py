@@ -1,7 +1,7 @@
 """Evaluate narrative grouping (`echolens.narratives`) and print a BENCHMARKS.md section.
 
 Quality: the development gold set `eval-dev/narratives/gold.jsonl` (read-only, never copied
-into the repo), from `$ECHOLENS_EVAL_DIR` or `/work/shared/eval-dev/narratives`. Thresholds
+into the repo), from `$ECHOLENS_EVAL_DIR` or `../shared/eval-dev/narratives` beside the checkout. Thresholds
 were chosen on `split=tune`; the figure to quote is `split=report`. Side by side, on the same
 embeddings: plain HDBSCAN (scikit-learn defaults) and, when a Python with `bertopic` is
 given (`--bertopic-python`, default `.cache/bt-venv/bin/python`), BERTopic defaults with the
@@ -42,7 +42,8 @@ from echolens.narratives.metrics import Scores, score
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "narratives_eval"
 MODEL = "multilingual-e5-small-q4:query"
-EVAL_DIR = Path(os.environ.get("ECHOLENS_EVAL_DIR", "/work/shared/eval-dev/narratives"))
+EVAL_DIR = Path(os.environ.get("ECHOLENS_EVAL_DIR",
+                             str(ROOT.parent / "shared" / "eval-dev" / "narratives")))
 
 BERTOPIC_SCRIPT = """
 import json, sys, numpy as np
