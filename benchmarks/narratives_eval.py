@@ -1,7 +1,8 @@
 """Evaluate narrative grouping (`echolens.narratives`) and print a BENCHMARKS.md section.
 
 Quality: the development gold set `eval-dev/narratives/gold.jsonl` (read-only, never copied
-into the repo), from `$ECHOLENS_EVAL_DIR` or `../shared/eval-dev/narratives` beside the checkout. Thresholds
+into the repo), from `$ECHOLENS_EVAL_DIR` or `../shared/eval-dev/narratives` beside the
+checkout. Thresholds
 were chosen on `split=tune`; the figure to quote is `split=report`. Side by side, on the same
 embeddings: plain HDBSCAN (scikit-learn defaults) and, when a Python with `bertopic` is
 given (`--bertopic-python`, default `.cache/bt-venv/bin/python`), BERTopic defaults with the

@@ -2,7 +2,8 @@
 
 Nothing here reaches the real origin (GitHub): `base_url` points the downloader at the local
 server, which answers under the same URL paths. Tests that need the mirror
-(``../shared/datasets`` beside the checkout, or ``$ECHOLENS_DATA_DIR``) skip when it is absent. Nothing is written
+(``../shared/datasets`` beside the checkout, or ``$ECHOLENS_DATA_DIR``) skip when it is
+absent. Nothing is written
 into the repository: every target folder is a pytest tmp_path.
 """
 
