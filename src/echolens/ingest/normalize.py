@@ -28,11 +28,19 @@ class LanguageDetector(Protocol):
     def detect_many(self, texts: Sequence[str]) -> list[str]: ...
 
 
-def language_text(raw: RawItem) -> str:
-    """The text language identification reads: title and text, cleaned, at most 1,000 chars."""
+Cleaned = tuple[str | None, str]  # (title, text) after clean_text
+
+
+def clean_fields(raw: RawItem) -> Cleaned:
+    """Title and text cleaned once; the text falls back to the title when empty."""
     title = clean_text(raw.title) if raw.title else ""
-    text = clean_text(raw.text or "")
-    joined = f"{title}. {text}" if title and title not in text else (text or title)
+    return title or None, clean_text(raw.text or "") or title
+
+
+def language_text(cleaned: Cleaned) -> str:
+    """The text language identification reads: title and text, at most 1,000 chars."""
+    title, text = cleaned
+    joined = f"{title}. {text}" if title and title not in text else text
     return joined[:1000]
 
 
@@ -104,11 +112,14 @@ def normalize(
     fetched_at: datetime,
     config: NormalizeConfig | None = None,
     detected_lang: str | None = None,
+    cleaned: Cleaned | None = None,
 ) -> Item | Reject:
-    """`detected_lang` is the identifier's verdict when the caller ran it on a whole batch."""
+    """`cleaned` and `detected_lang` are passed when the caller already cleaned the fields
+    and ran language identification on a whole batch."""
     config = config or NormalizeConfig()
     where = raw.provenance.describe()
-    text = clean_text(raw.text or "") or clean_text(raw.title or "")
+    cleaned = cleaned or clean_fields(raw)
+    title, text = cleaned
     if not text:
         return make_reject(
             raw.provenance, "empty-text",
@@ -140,8 +151,7 @@ def normalize(
             "date and its time zone",
             raw.payload,
         )
-    title = clean_text(raw.title) if raw.title else None
-    lang = normalize_lang(raw.lang) or detected_lang or detector.detect(language_text(raw))
+    lang = normalize_lang(raw.lang) or detected_lang or detector.detect(language_text(cleaned))
     digest = content_hash(text)
     canonical = canonical_url(raw.url) if raw.url else None
     return Item(

@@ -24,6 +24,7 @@ import numpy as np
 from echolens.ingest.normalize import (
     LanguageDetector,
     NormalizeConfig,
+    clean_fields,
     language_text,
     normalize,
 )
@@ -128,14 +129,15 @@ class Ingestor:
                 rejects.append(source)
             else:
                 resolved.append((record, source))  # type: ignore[arg-type]  # a str means RawItem
-        undetected = [i for i, (raw, _) in enumerate(resolved) if not raw.lang]
+        cleaned = [clean_fields(raw) for raw, _ in resolved]
+        undetected = [i for i, (raw, _) in enumerate(resolved) if not raw.lang and cleaned[i][1]]
         verdicts = dict(zip(undetected, self.detector.detect_many(
-            [language_text(resolved[i][0]) for i in undetected]), strict=True))
+            [language_text(cleaned[i]) for i in undetected]), strict=True))
         items: list[Item] = []
         for i, (raw, source_id) in enumerate(resolved):
             outcome = normalize(raw, source_id=source_id, detector=self.detector,
                                 fetched_at=fetched_at, config=self.config,
-                                detected_lang=verdicts.get(i))
+                                detected_lang=verdicts.get(i), cleaned=cleaned[i])
             if isinstance(outcome, Reject):
                 rejects.append(outcome)
             else:
