@@ -89,9 +89,10 @@ def match_items(store: object, matcher: ClaimMatcher, *, item_ids: Sequence[str]
     Items already embedded by `echolens process` reuse their `query:` vectors; the others are
     embedded now. Returns the new matches above the threshold: the events alerts use."""
     con = store.con  # type: ignore[attr-defined]
-    sql = ("SELECT id, CASE WHEN title IS NOT NULL AND title <> text AND NOT "
-           "starts_with(text, title) THEN title || '. ' || text ELSE text END, lang, "
-           "content_hash FROM items WHERE duplicate_of IS NULL")
+    from echolens.store.duckdb_store import EMBED_TEXT_SQL
+
+    sql = (f"SELECT id, {EMBED_TEXT_SQL}, lang, content_hash FROM items "
+           "WHERE duplicate_of IS NULL")
     params: list[object] = []
     if item_ids is not None:
         sql += " AND id IN (SELECT unnest(?))"

@@ -25,6 +25,12 @@ ITEM_COLUMNS = (
 )
 
 
+# The text an item is embedded (and matched) by: its title, when the text does not already
+# start with it, then the text.
+EMBED_TEXT_SQL = ("CASE WHEN title IS NOT NULL AND title <> text AND NOT starts_with(text, title)"
+                  " THEN title || '. ' || text ELSE text END")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -273,8 +279,7 @@ class DuckDBStore:
     def texts_without_embedding(self, model_id: str) -> list[tuple[str, str]]:
         """(content_hash, text to embed) for each distinct content not yet embedded."""
         rows = self.con.execute(
-            "SELECT content_hash, any_value(CASE WHEN title IS NOT NULL AND title <> text "
-            "AND NOT starts_with(text, title) THEN title || '. ' || text ELSE text END) "
+            f"SELECT content_hash, any_value({EMBED_TEXT_SQL}) "
             "FROM items WHERE content_hash NOT IN "
             "(SELECT content_hash FROM embeddings WHERE model_id = ?) "
             "GROUP BY content_hash ORDER BY content_hash",
