@@ -6,7 +6,8 @@ Runs `echolens.echo.extract_citations` on every gold item (with the item's langu
 publishing outlet) and scores with the project's scorer `score.py` from the same folder
 (micro P/R/F1 over (item, canonical name) pairs). Items are split by a hash of their id into a
 tuning half and a report half; figures are printed for the report half, the tuning half and
-all items, as a markdown section for BENCHMARKS.md.
+all items, as a markdown section for BENCHMARKS.md. Per-language precision and recall floors
+(benchmarks/quality_floors.json) are checked by tests/test_citations_quality.py.
 """
 
 from __future__ import annotations

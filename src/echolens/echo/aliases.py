@@ -32,12 +32,16 @@ _ENDINGS = sorted(
 
 @dataclass(frozen=True)
 class Source:
-    """A named source: canonical English name, kind, and whether it is a country."""
+    """A named source: canonical English name, kind, whether it is a country, and the
+    ecosystem it speaks for (None: none of echolens' ecosystems, e.g. the UN). A `place`
+    (a city) never speaks itself; it names the office in role tags ("... – мер")."""
 
     name: str
     kind: Kind
     country: bool = False
     adjective: str = ""
+    ecosystem: str | None = None
+    place: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class AliasTable:
         self._by_first: dict[str, list[_Pattern]] = {}
         self._cjk: dict[str, Source] = {}
         self._by_name: dict[str, Source] = {}
+        self._adjectives: frozenset[str] | None = None
         for source, names in entries:
             self._by_name[source.name.casefold()] = source
             for name in [source.name, *names]:
@@ -141,6 +146,17 @@ class AliasTable:
     @classmethod
     def load(cls) -> AliasTable:
         return _packaged()
+
+    def sources(self) -> list[Source]:
+        """Every named source of the table."""
+        return list(self._by_name.values())
+
+    def adjectives(self) -> frozenset[str]:
+        """The country adjectives of the table, case-folded (Russian, Chinese, US...)."""
+        if self._adjectives is None:
+            self._adjectives = frozenset(s.adjective.casefold() for s in self._by_name.values()
+                                         if s.country and s.adjective)
+        return self._adjectives
 
     def canonical(self, name: str) -> Source | None:
         """The source a name stands for (a canonical name or any alias), if known."""
@@ -190,16 +206,25 @@ def _parse(data: object) -> list[tuple[Source, list[str]]]:
         if not isinstance(row, dict) or row.get("kind") not in KINDS or not row.get("name"):
             raise UsageError(f"bad alias entry {row!r}",
                              "each entry needs name and kind in " + "|".join(KINDS))
+        ecosystem = row.get("ecosystem")
+        if ecosystem is not None and not isinstance(ecosystem, str):
+            raise UsageError(f"bad ecosystem in alias entry {row!r}",
+                             "give one ecosystem name, e.g. russia-state")
         source = Source(str(row["name"]), cast(Kind, row["kind"]), bool(row.get("country")),
-                        str(row.get("adjective") or ""))
+                        str(row.get("adjective") or ""), ecosystem or None,
+                        bool(row.get("place")))
         out.append((source, [str(a) for a in row.get("aliases") or []]))
     return out
 
 
+def packaged_text() -> str:
+    """The text of the packaged alias table (its hash is part of the extractor version)."""
+    return resources.files("echolens.echo").joinpath(ALIAS_RESOURCE).read_text(encoding="utf-8")
+
+
 @lru_cache(maxsize=1)
 def _packaged() -> AliasTable:
-    text = resources.files("echolens.echo").joinpath(ALIAS_RESOURCE).read_text(encoding="utf-8")
-    return AliasTable(_parse(yaml.safe_load(text)))
+    return AliasTable(_parse(yaml.safe_load(packaged_text())))
 
 
 def table_from_yaml(text: str) -> AliasTable:

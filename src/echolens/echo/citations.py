@@ -15,18 +15,29 @@ vague sources (experts, officials, СМИ, 美媒 ...) and the publishing outlet
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from echolens.echo.aliases import AliasTable, Kind, Match, Source, Token, tokenize
+from echolens.echo.aliases import AliasTable, Kind, Match, Source, Token, packaged_text, tokenize
 
 LANGS = ("en", "ru", "uk", "zh")
+# Bump when a rule changes what is extracted: stored citations are then extracted again.
+RULES_VERSION = "2"
+
+
+def extractor_version() -> str:
+    """The rules version and a hash of the packaged alias table: stored citations made by
+    another version are stale (a grown alias table re-extracts too)."""
+    digest = hashlib.sha1(packaged_text().encode("utf-8")).hexdigest()[:10]
+    return f"rules-{RULES_VERSION}+aliases-{digest}"
 
 
 @dataclass(frozen=True)
 class Citation:
-    """One cited source: canonical English name (as written when not resolved) and its cue."""
+    """One cited source: canonical English name (as written when not resolved) and its cue;
+    `ecosystem` is the one the alias table gives the source (None when unknown)."""
 
     name: str
     cue: str
@@ -34,9 +45,11 @@ class Citation:
     resolved: bool
     start: int
     end: int
+    ecosystem: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "cue": self.cue, "kind": self.kind, "resolved": self.resolved}
+        return {"name": self.name, "cue": self.cue, "kind": self.kind, "resolved": self.resolved,
+                "ecosystem": self.ecosystem}
 
 
 @dataclass(frozen=True)
@@ -103,11 +116,18 @@ def trace_citations(text: str, lang: str | None = None, *, publisher: str | None
         found = _cyr(text, table)
     own = table.canonical(publisher) if publisher else None
     own_name = (own.name if own else publisher or "").casefold()
+    if language == "en" and own is not None:
+        found = [*found, *_home_ministry(text, own, table)]
     out: dict[str, Citation] = {}
+    adjectives = table.adjectives()
     for m in sorted(found, key=lambda m: m.start):
         cit = _citation(m)
         if cit.name.casefold() == own_name or cit.name in out:
             continue
+        if not cit.resolved and cit.name.casefold() in adjectives:
+            continue  # "Ukrainian" alone (a clipped "Ukrainian FMs ..."): nobody in particular
+        if m.source is not None and m.source.place:
+            continue  # a city does not speak; its offices do (role tags)
         out[cit.name] = cit
     return CitationResult(tuple(out.values()))
 
@@ -126,7 +146,8 @@ _MEDIA = re.compile(r"\b(?:News|Times|Post|Journal|Daily|TV|Radio|Herald|Gazette
 
 def _citation(m: Mention) -> Citation:
     if m.source is not None:
-        return Citation(m.source.name, m.text, m.source.kind, True, m.start, m.end)
+        return Citation(m.source.name, m.text, m.source.kind, True, m.start, m.end,
+                        m.source.ecosystem)
     kind: Kind = "person"
     if _MEDIA.search(m.text):
         kind = "media"
@@ -152,7 +173,8 @@ satellite surveys studies polls someone nobody everyone many most some
 эксперт эксперты источник источники сми зми змі власти влада журналисты журналісти военные
 військові аналитики аналітики ученые учёные вчені жители жителі депутаты депутати очевидцы
 очевидці оккупанты окупанти росзмі мешканці мешканців жителей медики правозащитники синоптики
-пограничники прикордонники
+пограничники прикордонники дипломат дипломаты дипломати опрос опросы опитування
+исследование дослідження
 партизаны партизани спасатели рятувальники он она они оно він вона вони воно это это эти
 тот та те ці цей ця це в у во об про по как як так но але а и і й та однако проте при на из с со
 также кроме поэтому потом тогда теперь сейчас сегодня вчера ранее позже затем именно лишь только
@@ -200,6 +222,14 @@ def _mentions(text: str, tokens: list[Token], table: AliasTable, connectors: fro
             i = match.last
             continue
         if tokens[i].capitalised and tokens[i].text.casefold() not in VAGUE:
+            person = (table.match_tokens(tokens, i + 1) if i + 1 < len(tokens)
+                      and tokens[i + 1].joined else None)
+            if person is not None and person.source.kind == "person":
+                # "Дэвид Кэмерон": an unknown first name before a known surname
+                out.append(Mention(person.source, tokens[i].start, person.end, i, person.last,
+                                   text[tokens[i].start:person.end]))
+                i = person.last
+                continue
             j = i + 1
             while j < len(tokens):
                 tok = tokens[j]
@@ -265,9 +295,56 @@ SECTION = re.compile(r"^(?:Feature|Interview|Economic Watch|China Focus|News Ana
                      r"Analysis|Spotlight|Roundup|Profile|Factbox|Live|Video|Photos?)$", re.I)
 
 
-def _en_roles(text: str, tokens: list[Token], mentions: list[Mention]) -> list[Mention]:
+_ROLE_NAMES = (
+    (re.compile(r"(?i)^(?:foreign\s+(?:ministry|minister|office)|FM)$"), "Foreign Ministry"),
+    (re.compile(r"(?i)^defen[cs]e\s+(?:ministry|minister|department)$"), "Defense Ministry"),
+    (re.compile(r"(?i)^(?:military|army)$"), "Armed Forces"),
+    (re.compile(r"(?i)^(?:prime\s+minister|PM|premier)$"), "Prime Minister"),
+    (re.compile(r"(?i)^(?:government|gov't)$"), ""),
+)
+
+
+def _role_source(nat: str, role: str, table: AliasTable) -> Source | None:
+    """A known country's office as a named source: "Ukrainian defense minister" ->
+    Ukrainian Defense Ministry (a minister without a name stands for the ministry), "French
+    PM" -> French Prime Minister, "Polish government" -> Poland."""
+    country = next((s for s in table.sources() if s.country and s.adjective
+                    and s.adjective.casefold() == nat.replace(".", "").casefold()), None)
+    if country is None:
+        return None
+    words = " ".join(role.split())
+    name = next((n for pattern, n in _ROLE_NAMES if pattern.match(words)),
+                " ".join(w if w.isupper() else w.capitalize() for w in words.split()))
+    if not name:
+        return country
+    full = f"{country.adjective} {name}"
+    return table.canonical(full) or replace(country, name=full, country=False, adjective="")
+
+
+_HOME_ROLE = re.compile(r"^(?P<role>(?:foreign|defen[cs]e)\s+(?:ministry|minister)|FM)\s*:\s+\S",
+                       re.I)
+_HOME_COUNTRY = {"russia-state": "Russian", "russia": "Russian", "china-state": "Chinese",
+                 "china": "Chinese", "ukraine": "Ukrainian"}
+
+
+def _home_ministry(text: str, publisher: Source, table: AliasTable) -> list[Mention]:
+    """"Defense ministry: ..." without a nationality in a state outlet's headline: the
+    ministry of the outlet's own country (as "Минобороны" in TASS is Russia's)."""
+    head = _HOME_ROLE.match(text)
+    adjective = _HOME_COUNTRY.get(publisher.ecosystem or "")
+    if head is None or adjective is None:
+        return []
+    source = _role_source(adjective, head.group("role"), table)
+    if source is None:
+        return []
+    return [Mention(source, head.start("role"), head.end("role"), -1, -1, head.group("role"))]
+
+
+def _en_roles(text: str, tokens: list[Token], mentions: list[Mention],
+              table: AliasTable) -> list[Mention]:
     """"Iranian foreign ministry", "French PM", "Israeli military": a nationality and a
-    unique institution or office, as one (unresolved) source unless the table knows it."""
+    unique institution or office, as one source: named after the country's office when the
+    table knows the nationality, else unresolved as written."""
     out = list(mentions)
     for r in EN_ROLE.finditer(text):
         nat = r.group("nat")
@@ -283,7 +360,8 @@ def _en_roles(text: str, tokens: list[Token], mentions: list[Mention]) -> list[M
         if any(m.source is not None and m.first <= first and m.last >= last for m in out):
             continue  # the table has it ("Russian Defense Ministry")
         out = [m for m in out if m.last <= first or m.first >= last]
-        out.append(Mention(None, r.start(), r.end(), first, last, r.group(0)))
+        out.append(Mention(_role_source(nat, r.group("role"), table), r.start(), r.end(),
+                           first, last, r.group(0)))
     return sorted(out, key=lambda m: m.first)
 
 
@@ -308,7 +386,7 @@ def _en(text: str, table: AliasTable) -> list[Mention]:
     low = [t.text.casefold() for t in tokens]
     cited: list[Mention] = []
 
-    mentions = _en_roles(text, tokens, mentions)
+    mentions = _en_roles(text, tokens, mentions, table)
 
     def verb_after(j: int, m: Mention) -> bool:
         fillers = EN_FILLER if m.source is not None else EN_GOV_FILLER
@@ -451,6 +529,14 @@ CYR_MARKERS = (
 CYR_VENUE = frozenset("""интервью изданию газете журналу телеканалу агентству корреспонденту
 эфире радио інтерв'ю інтерв’ю виданню газеті журналу телеканалу агентству кореспонденту
 ефірі""".split())
+CYR_INSTITUTION = re.compile(
+    r"(?i)министерств|міністерств|ведомств|відомств|посольств|штаб|администрац|адміністрац|"
+    r"правительств|уряд|парламент|комитет|комітет|служб|департамент|управлени|управлінн|"
+    r"агентств|совет|рад[аиіу]\b|парти|компани|корпорац|фонд|институт|інститут|"
+    r"университет|університет|суд\b|суде\b|суді\b|прокуратур|мэри|мері|организац|"
+    r"організац|палат|полици|поліц|банк|минздрав|минобр|минфин|минюст|минэнерго|минтранс|"
+    r"минпромторг|мінфін|міноборон|мінздрав|мінекономік|мінцифр|"
+    r"центр|комисси|комісі|инспекц|інспекц")
 CYR_PRONOUNS = frozenset("он она они оно він вона вони воно его её их його її їх".split())
 CYR_CONNECT: frozenset[str] = frozenset()
 CYR_CLAUSE_WORDS = frozenset("""и і й та а но але что що также також тоже теж ранее раніше
@@ -467,6 +553,8 @@ def _cyr_unknown_ok(m: Mention, tokens: list[Token], text: str = "") -> bool:
         return False
     if any(sum(ch.isalpha() for ch in w) < 3 or "." in w for w in words):
         return False
+    if len(words) == 1 and CYR_INSTITUTION.match(words[0]):
+        return False  # "Института", "Центра": a clipped institution, not a name
     if len(words) == 1:
         w = words[0].casefold()
         if re.search(r"(?:ые|ие|ы|і|и|ї)$", w) and not w.endswith(("швили", "ели", "ні")):
@@ -536,6 +624,10 @@ def _cyr(text: str, table: AliasTable) -> list[Mention]:
                 # an unknown name must look like a speaker and stand right before the verb
                 verb_ok = _cyr_unknown_ok(m, tokens, text) and not (
                     idx + 1 < len(mentions) and mentions[idx + 1].first < j)
+            elif m.source is None:
+                # "В Минздраве Абхазии заявили": an institution; "В Донецке заявили": a place
+                verb_ok = bool(CYR_INSTITUTION.search(m.text)) or (
+                    m.text.isupper() and len(m.text) >= 2)
         if verb_ok:
             cited.append(m)
             used_verbs.add(j)
@@ -601,6 +693,7 @@ def _cyr(text: str, table: AliasTable) -> list[Mention]:
                 and (m.source is not None or _cyr_unknown_ok(m, tokens, text))):
             cited.append(m)
     cited.extend(_cyr_tags(text, tokens, mentions))
+    cited.extend(_cyr_role_tag(text, mentions, table))
     return _dedupe(cited)
 
 
@@ -610,6 +703,51 @@ _ABOUT_AFTER = re.compile(r"(?:\s+(?:про|о|об)\s|\s*[:.]?\s*$)")
 
 _CYR_TAIL = re.compile(r"\s[-–—]\s+(?P<tail>[^-–—:]{1,50}?)[\s\"'”»).!]*$")
 _CYR_HEAD = re.compile(r"^\s*(?P<head>[^:«»\"\s][^:«»\"]{0,39}?)\s*:\s+\S")
+
+
+# "... – мер", "... – МЗС країни": an unnamed office in a headline tag, named after the
+# nearest city (place) or country mentioned before it; (pattern, anchor, English role)
+_CYR_ROLE_TAILS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"^(?:мер|мэр|міський голова|городской голова|глава города|голова міста)$"),
+     "place", "Mayor"),
+    (re.compile(r"^(?:глава|голова|начальник|керівник)\s+(?:райадміністрації|"
+                r"райадминистрации|районної (?:військової |державної )?адміністрації|"
+                r"районной администрации|рва)$"), "place", "District Administration head"),
+    (re.compile(r"^(?:мзс|мид)\s+(?:країни|страны)$"), "country", "Foreign Ministry"),
+    (re.compile(r"^(?:міноборони|минобороны)\s+(?:країни|страны)$"), "country",
+     "Defense Ministry"),
+    (re.compile(r"^президент\s+(?:країни|страны)$"), "country", "President"),
+    (re.compile(r"^(?:прем['’]єр(?:-міністр)?|премьер(?:-министр)?)\s+(?:країни|страны)$"),
+     "country", "Prime Minister"),
+    (re.compile(r"^(?:уряд|правительство|влада|власти)\s+(?:країни|страны)$"), "country", ""),
+)
+_CYR_ROLE_TAIL = re.compile(r"\s[-–—]\s+(?P<tail>[^-–—:]{1,40}?)[\s\"'”»).!]*$")
+
+
+def _cyr_role_tag(text: str, mentions: list[Mention], table: AliasTable) -> list[Mention]:
+    tail = _CYR_ROLE_TAIL.search(text)
+    if tail is None or text.rstrip("»\"” ").endswith("."):
+        return []
+    phrase = " ".join(tail.group("tail").split()).casefold()
+    for pattern, anchor_kind, role in _CYR_ROLE_TAILS:
+        if not pattern.match(phrase):
+            continue
+        anchors = [m.source for m in mentions if m.end <= tail.start() and m.source is not None
+                   and (m.source.place if anchor_kind == "place"
+                        else m.source.country and bool(m.source.adjective))]
+        if not anchors:
+            return []
+        anchor = anchors[-1]
+        if anchor_kind == "country" and not role:
+            source = anchor
+        else:
+            name = (f"{anchor.name} {role}" if anchor_kind == "place"
+                    else f"{anchor.adjective} {role}")
+            source = table.canonical(name) or Source(name, "government",
+                                                     ecosystem=anchor.ecosystem)
+        start, end = tail.start("tail"), tail.end("tail")
+        return [Mention(source, start, end, -1, -1, text[start:end])]
+    return []
 
 
 def _cyr_tags(text: str, tokens: list[Token], mentions: list[Mention]) -> list[Mention]:
@@ -688,8 +826,9 @@ def _zh(text: str, table: AliasTable) -> list[Mention]:
             # "匈牙利总理：" -> Hungarian Prime Minister; "英国政府称" -> United Kingdom
             name = ZH_ROLES[role]
             full = f"{m.source.adjective} {name}" if name else m.source.name
-            kind = m.source.kind
-            m = Mention(Source(full, kind), m.start, m.end + len(role), -1, -1,
+            known = table.canonical(full)
+            role_source = known or replace(m.source, name=full, country=False, adjective="")
+            m = Mention(role_source, m.start, m.end + len(role), -1, -1,
                         text[m.start:m.end + len(role)])
             mentions[i] = m
             rest = text[m.end:]

@@ -1,0 +1,44 @@
+"""Per-language citation quality on the development set, against benchmarks/quality_floors.json.
+
+Scored with the gold set's own `score.py` (through benchmarks/citations_eval.py), so name
+normalisation matches the published figures; skipped when the set is not beside the checkout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from types import ModuleType
+
+import pytest
+
+from tests.conftest import REPO
+
+FLOORS = json.loads((REPO / "benchmarks" / "quality_floors.json").read_text(encoding="utf-8"))
+
+
+def _eval_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("citations_eval",
+                                                  REPO / "benchmarks" / "citations_eval.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_citation_precision_and_recall_per_language() -> None:
+    ev = _eval_module()
+    if not (ev.GOLD_DIR / "gold.jsonl").exists():
+        pytest.skip("eval-dev citations set not found beside the checkout")
+    scorer = ev.load_scorer()
+    gold = scorer.read_jsonl(str(ev.GOLD_DIR / "gold.jsonl"))
+    rows = ev.score(scorer, gold, ev.predict(gold))
+    failures = []
+    for lang in ("en", "ru", "zh", "uk"):
+        _, tp, predicted, expected = rows[lang]
+        precision, recall, _ = scorer.prf(tp, predicted, expected)
+        if precision < FLOORS["citations_precision"][lang]:
+            failures.append(f"{lang} precision {precision:.3f}")
+        if recall < FLOORS["citations_recall"][lang]:
+            failures.append(f"{lang} recall {recall:.3f}")
+    assert not failures, failures
