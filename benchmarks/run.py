@@ -195,7 +195,7 @@ def main() -> None:
                             capture_output=True, text=True)
     if langid.returncode == 0:
         lines += ["## Language identification", "", langid.stdout.strip(), ""]
-    evals = ["citations_eval.py", "citations_bench.py"]
+    evals = ["citations_eval.py", "citations_bench.py", "echo_bench.py"]
     if args.with_evals:
         evals += ["narratives_eval.py", "claims_eval.py"]
     for script in evals:
