@@ -13,9 +13,15 @@ import pytest
 from echolens.claims.dense import DirCache, NoCache, embed_cached
 from echolens.claims.lexical import BM25, script_lang, shared_terms, tokenize, translit_key
 from echolens.claims.lexicon import concepts_in
-from echolens.claims.matcher import ClaimIndex
+from echolens.claims.matcher import ClaimIndex, MatcherConfig, reference_sample
 from echolens.claims.records import FactCheck
-from echolens.claims.service import ClaimMatcher, EmptyFactCheckStore, Query, match_items
+from echolens.claims.service import (
+    ClaimMatcher,
+    EmptyFactCheckStore,
+    Query,
+    match_events,
+    match_items,
+)
 from echolens.claims.storage import FactCheckStore
 from echolens.store.duckdb_store import DuckDBStore
 
@@ -133,6 +139,10 @@ def test_matching_from_the_store_caches_vectors_and_stores_events(store: DuckDBS
     facts.add(FACTS)
     matcher = ClaimMatcher.from_store(store, fake_encode)
     assert store.count_embeddings("multilingual-e5-small-q4:passage") == len(FACTS)
+    # the hubness reference sample is cached apart from the items' `query:` vectors
+    assert store.count_embeddings("multilingual-e5-small-q4:query@factchecks") == len(FACTS)
+    assert store.count_embeddings("multilingual-e5-small-q4:query") == 0
+    assert matcher.index.query_reference is not None
     found = matcher.match([Query("q1", "Poland wants to annex western Ukraine")], top_k=2)[0]
     assert found[0].factcheck_id == "euvs:poland"
     events = facts.save_matches("item", "item-1", found, method="hybrid", threshold=0.0)
@@ -183,3 +193,103 @@ def test_items_are_matched_and_new_matches_are_events(
         stored = FactCheckStore(db.store).matches("item", row[0])
         assert [m["factcheck_id"] for m in stored][0] == "euvs:poland"
         assert match_items(db.store, matcher, top_k=2) == []  # nothing new the second time
+
+
+def test_hubness_prior_demotes_a_fact_check_close_to_every_query() -> None:
+    rng = np.random.default_rng(7)
+    common = rng.normal(size=384).astype(np.float32)
+    common /= np.linalg.norm(common)
+    target = rng.normal(size=384).astype(np.float32)
+    target /= np.linalg.norm(target)
+    others = rng.normal(size=(4, 384)).astype(np.float32)
+    others /= np.linalg.norm(others, axis=1, keepdims=True)
+    hub = common + 0.05 * others[0]
+    query = 0.75 * common + 0.6 * target
+    vectors = np.stack([target, hub / np.linalg.norm(hub), *others[1:3]])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    facts = [FactCheck("target", "alpha", "en"), FactCheck("hub", "beta", "en"),
+             FactCheck("o1", "gamma", "en"), FactCheck("o2", "delta", "en")]
+    qvec = (query / np.linalg.norm(query))[None, :].astype(np.float32)
+    config = MatcherConfig(w_lexical=0.0, hub_weight=1.0)
+    plain = ClaimIndex(facts, vectors, config)
+    assert plain.match(["omega"], qvec, top_k=1)[0][0].factcheck_id == "hub"
+    corrected = ClaimIndex(facts, vectors, config, query_reference=common)
+    found = corrected.match(["omega"], qvec, top_k=4)[0]
+    assert found[0].factcheck_id == "target"
+    hub_match = next(m for m in found if m.factcheck_id == "hub")
+    assert hub_match.dense == pytest.approx(float(qvec[0] @ vectors[1]), abs=1e-3)  # cosine
+    assert plain.with_reference(common).match(["omega"], qvec, top_k=1)[0][0].factcheck_id \
+        == "target"
+
+
+def test_reference_sample_is_stable_as_the_pool_grows() -> None:
+    small = reference_sample(FACTS, n=3)
+    grown = reference_sample([*FACTS, FactCheck("new:1", "Something else entirely", "en")], n=3)
+    assert len(small) == 3 and set(small) <= {f.match_text() for f in FACTS}
+    assert len(set(small) & set(grown)) >= 2
+
+
+def test_events_keep_the_time_a_match_first_crossed_the_threshold(store: DuckDBStore) -> None:
+    facts = FactCheckStore(store)
+    facts.add(FACTS)
+    matcher = ClaimMatcher.from_store(store, fake_encode)
+    found = matcher.match([Query("q", "Poland wants to annex western Ukraine")], top_k=2)[0]
+    first = facts.save_matches("item", "i1", found, method="m", threshold=0.0)
+    assert len(first) == 2
+    events = match_events(store)
+    assert {e["factcheck_id"] for e in events} == {m.factcheck_id for m in found}
+    cut = max(e["matched_at"] for e in events)
+    assert facts.save_matches("item", "i1", found, method="m", threshold=0.0) == []
+    assert match_events(store, since=cut) == []  # re-matching is not a new event
+    facts.save_matches("item", "i2", found[:1], method="m", threshold=0.0)
+    later = match_events(store, since=cut)
+    assert [(e["subject_id"], e["factcheck_id"]) for e in later] == [("i2", "euvs:poland")]
+
+
+def test_narratives_are_matched_and_rematched_when_they_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import echolens
+    from echolens.claims import service
+    from echolens.ingest.files import record_to_raw
+    from echolens.model import Provenance
+
+    monkeypatch.setattr(service, "MATCH_THRESHOLD", 0.0)
+    with echolens.open(tmp_path / "n.duckdb") as db:
+        FactCheckStore(db.store).add(FACTS)
+        texts = ["Poland plans to annex western Ukraine", "Warsaw wants to annex Lviv region"]
+        db.ingest_records([record_to_raw(
+            {"id": f"i{k}", "source": "tass", "text": t, "lang": "en",
+             "published_at": "2022-05-01T00:00:00Z"}, Provenance("test", "mem", str(k)))
+            for k, t in enumerate(texts)])
+        con = db.store.con
+        items = [r[0] for r in con.execute("SELECT id FROM items ORDER BY id").fetchall()]
+        con.execute("INSERT INTO narratives VALUES ('n1', 'm', 'active', NULL, 'Poland annex',"
+                    " '{}', ?, 2, NULL, NULL, now(), now())", [f'{{"en": "{items[0]}"}}'])
+        con.executemany("INSERT INTO narrative_members VALUES ('m', ?, 'n1', ?, 'joined', NULL,"
+                        " NULL, now())", [(item, k) for k, item in enumerate(items)])
+        assert service.narratives_to_match(db.store) == ["n1"]
+        matcher = ClaimMatcher.from_store(db.store, fake_encode)
+        events = service.match_narratives(db.store, matcher, top_k=2)
+        assert [(e[0], e[1].factcheck_id) for e in events][0] == ("n1", "euvs:poland")
+        shown = service.narrative_claim_matches(db.store, "n1")
+        assert shown[0]["factcheck_id"] == "euvs:poland" and shown[0]["shared_terms"]
+        assert service.narratives_to_match(db.store) == []
+        assert service.match_narratives(db.store, matcher) == []
+        con.execute("UPDATE narratives SET updated_at = now() + INTERVAL 1 MINUTE")
+        assert service.narratives_to_match(db.store) == ["n1"]
+
+    from typer.testing import CliRunner
+
+    from echolens.cli import app
+
+    db_path = str(tmp_path / "n.duckdb")
+    shown = CliRunner().invoke(app, ["narratives", "show", "n1", "--db", db_path])
+    assert shown.exit_code == 0, shown.output
+    assert "matching the narrative as a whole" in shown.stdout
+    assert "Poland plans to annex western Ukraine" in shown.stdout
+
+
+def test_camel_case_hashtags_are_split_into_words() -> None:
+    terms = tokenize("#DefundTheCBC now, says #AustralianFires")
+    assert {"defund", "cbc", "australian", "fire"} <= set(terms)
+    assert "defundthecbc" not in terms

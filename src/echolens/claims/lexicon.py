@@ -306,31 +306,39 @@ def _part_matches(word: str, part: str, whole: bool, last: bool) -> bool:
     return word.startswith(part)
 
 
+@lru_cache(maxsize=200_000)
+def _word_hits(word: str) -> tuple[frozenset[str], tuple[tuple[tuple[str, ...], bool, str], ...]]:
+    """Concepts one word names alone, and the multi-word stems it may start (cached)."""
+    tables = _tables()
+    found: set[str] = set(tables.exact.get(word, ()))
+    for length in tables.prefix_lengths:
+        if length > len(word):
+            break
+        found.update(tables.prefix.get(word[:length], ()))
+    starts: list[tuple[tuple[str, ...], bool, str]] = []
+    for length in tables.multi_lengths:
+        if length > len(word):
+            break
+        starts.extend(m for m in tables.multi.get(word[:length], ())
+                      if length == len(word) or not m[1])
+    return frozenset(found), tuple(starts)
+
+
 def concepts_in(text: str) -> list[str]:
     """Concept ids mentioned in `text` (each once, in lexicon order)."""
     tables = _tables()
     found: set[str] = set()
     words = _WORD.findall(text.lower())
     for i, word in enumerate(words):
-        found.update(tables.exact.get(word, ()))
-        for length in tables.prefix_lengths:
-            if length > len(word):
-                break
-            hit = tables.prefix.get(word[:length])
-            if hit:
-                found.update(hit)
-        for length in tables.multi_lengths:
-            if length > len(word):
-                break
-            for parts, whole, name in tables.multi.get(word[:length], ()):
-                if length != len(word) and whole:
-                    continue
-                if i + len(parts) > len(words):
-                    continue
-                if all(_part_matches(words[i + j], parts[j], whole, j == len(parts) - 1)
-                       or words[i + j].startswith(parts[j])
-                       for j in range(1, len(parts))):
-                    found.add(name)
+        alone, starts = _word_hits(word)
+        found.update(alone)
+        for parts, whole, name in starts:
+            if i + len(parts) > len(words):
+                continue
+            if all(_part_matches(words[i + j], parts[j], whole, j == len(parts) - 1)
+                   or words[i + j].startswith(parts[j])
+                   for j in range(1, len(parts))):
+                found.add(name)
     if _CJK.search(text):
         found.update(name for h, name in tables.hanzi if h in text)
     return [name for name in CONCEPTS if name in found]

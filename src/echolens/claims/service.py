@@ -3,13 +3,16 @@ batch matching of texts (queries, items, narratives)."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
 from echolens.claims.dense import EncodeFn, NoCache, VectorCache, embed_cached
+from echolens.claims.lexical import script_lang
 from echolens.claims.matcher import MAX_QUERY_CHARS, ClaimIndex, MatcherConfig
 from echolens.claims.records import Match
 from echolens.claims.storage import FactCheckStore
@@ -65,7 +68,8 @@ class ClaimMatcher:
                 "the store holds no fact-checks to match against",
                 "import some first: echolens factchecks import FILE [--format ...]")
         vectors = facts.vectors(factchecks, encode, progress=progress)
-        return cls(ClaimIndex(factchecks, vectors, config or MatcherConfig()), encode)
+        reference = facts.query_reference(factchecks, encode)
+        return cls(ClaimIndex(factchecks, vectors, config or MatcherConfig(), reference), encode)
 
     def match(self, queries: Sequence[Query], *, top_k: int = 10,
               explain: bool = False) -> list[list[Match]]:
@@ -135,3 +139,109 @@ def match_subjects(store: object, matcher: ClaimMatcher, kind: str, ids: Sequenc
                                  threshold=MATCH_THRESHOLD)
         events.extend((subject_id, m) for m in new)
     return events
+
+
+NARRATIVE_MEMBERS = 50  # member vectors averaged into a narrative's query vector
+
+
+def narratives_to_match(store: object, method: str = "hybrid-v1") -> list[str]:
+    """Active narratives never matched, or changed since their matches were stored."""
+    con = store.con  # type: ignore[attr-defined]
+    return [str(r[0]) for r in con.execute(
+        "SELECT n.id FROM narratives n WHERE n.status = 'active' AND NOT EXISTS ("
+        "SELECT 1 FROM claim_matches m WHERE m.subject_kind = 'narrative' AND "
+        "m.subject_id = n.id AND m.method = ? AND m.matched_at >= n.updated_at) ORDER BY n.id",
+        [method]).fetchall()]
+
+
+def match_narratives(store: object, matcher: ClaimMatcher, *,
+                     narrative_ids: Sequence[str] | None = None, top_k: int = 5,
+                     method: str = "hybrid-v1") -> list[tuple[str, Match]]:
+    """Match active narratives (those changed since their last match, or `narrative_ids`)
+    against the fact-checks and store the matches (`subject_kind` 'narrative', subject id the
+    narrative id).
+
+    A narrative is queried by its label and one representative text in its members' most
+    common language (lexical side: as long as an item, so the calibration holds) and the mean
+    `query:` vector of up to `NARRATIVE_MEMBERS` members (dense side, cached item vectors;
+    members not embedded yet are embedded now). Returns the new matches above threshold."""
+    from echolens.store.duckdb_store import EMBED_TEXT_SQL
+
+    con = store.con  # type: ignore[attr-defined]
+    if narrative_ids is None:
+        narrative_ids = narratives_to_match(store, method)
+    rows = con.execute(
+        "SELECT n.model_id, n.id, n.label, n.representatives FROM narratives n "
+        "WHERE n.status = 'active' AND n.id IN (SELECT unnest(?)) ORDER BY n.id",
+        [list(narrative_ids)]).fetchall()
+    if not rows:
+        return []
+    ids: list[str] = []
+    texts: list[str] = []
+    langs: list[str | None] = []
+    vectors = np.zeros((len(rows), matcher.index.vectors.shape[1]), np.float32)
+    for model_id, narrative_id, label, reps in rows:
+        members = con.execute(
+            f"SELECT i.id, {EMBED_TEXT_SQL}, i.lang, i.content_hash FROM narrative_members m "
+            "JOIN items i ON i.id = m.item_id WHERE m.model_id = ? AND m.narrative_id = ? "
+            "ORDER BY m.position LIMIT ?", [model_id, narrative_id, NARRATIVE_MEMBERS]
+        ).fetchall()
+        if not members:
+            continue
+        counts: dict[str, int] = {}
+        for m in members:
+            counts[str(m[2])] = counts.get(str(m[2]), 0) + 1
+        lang = max(counts, key=lambda lg: counts[lg])
+        # the lexical side reads one language (the members' most common), so that the
+        # calibration of that language pair applies: a narrative mixing languages would
+        # otherwise match by words of a minority representative at same-language confidence
+        rep_ids = set(json.loads(reps).values()) if reps else set()
+        in_lang = [m for m in members if str(m[2]) == lang]
+        rep_texts = ([str(m[1]) for m in in_lang if m[0] in rep_ids] or [str(in_lang[0][1])])[:1]
+        head = [label] if label and script_lang(label) == lang else []
+        text = ". ".join([*head, *rep_texts])[:MAX_QUERY_CHARS]
+        known: dict[str, np.ndarray] = store.embeddings(  # type: ignore[attr-defined]
+            ITEM_MODEL_ID, [m[3] for m in members])
+        missing = [str(m[1])[:MAX_QUERY_CHARS] for m in members if m[3] not in known]
+        stack = [known[m[3]] for m in members if m[3] in known]
+        if missing:
+            stack.extend(embed_cached(missing, "query", matcher.query_cache, matcher.encode))
+        mean = np.mean(np.stack(stack), axis=0)
+        vectors[len(ids)] = mean / max(float(np.linalg.norm(mean)), 1e-9)
+        ids.append(str(narrative_id))
+        texts.append(text)
+        langs.append(lang)
+    if not ids:
+        return []
+    return match_subjects(store, matcher, "narrative", ids, texts, vectors=vectors[:len(ids)],
+                          langs=langs, top_k=top_k, method=method)
+
+
+def match_events(store: object, since: datetime | None = None) -> list[dict[str, object]]:
+    """Matches above threshold that first crossed it after `since` (all when None), oldest
+    first: the events alerts read (`claim_matches.above_threshold` and `matched_at`)."""
+    con = store.con  # type: ignore[attr-defined]
+    sql = ("SELECT m.subject_kind, m.subject_id, m.factcheck_id, m.probability, m.matched_at, "
+           "f.title, f.text, f.url, f.organization, f.verdict FROM claim_matches m "
+           "JOIN factchecks f ON f.id = m.factcheck_id WHERE m.above_threshold")
+    params: list[object] = []
+    if since is not None:
+        sql += " AND m.matched_at > ?"
+        params.append(since)
+    cur = con.execute(sql + " ORDER BY m.matched_at, m.subject_kind, m.subject_id, "
+                      "m.probability DESC", params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def narrative_claim_matches(store: object, narrative_id: str) -> list[dict[str, object]]:
+    """The fact-checks a narrative as a whole matched above threshold, best first."""
+    con = store.con  # type: ignore[attr-defined]
+    cur = con.execute(
+        "SELECT m.factcheck_id, m.probability, m.score, m.shared_terms, m.closest_sentence, "
+        "m.matched_at, f.title, f.text, f.url, f.organization, f.verdict FROM claim_matches m "
+        "JOIN factchecks f ON f.id = m.factcheck_id WHERE m.subject_kind = 'narrative' AND "
+        "m.subject_id = ? AND m.above_threshold ORDER BY m.probability DESC, m.factcheck_id",
+        [narrative_id])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from echolens.claims.dense import EncodeFn, StoreCache, embed_cached
+from echolens.claims.dense import EncodeFn, StoreCache, VectorCache, embed_cached
+from echolens.claims.matcher import reference_sample
 from echolens.claims.records import (
     FactCheck,
     FactCheckReject,
@@ -41,6 +42,20 @@ def _truncated(value: str | None) -> str | None:
         key = normalized_claim(value)
         return key if len(key) >= _MIN_PREFIX else None
     return None
+
+
+class _Apart:
+    """A vector cache under `<model>@factchecks`: the `query:` vectors of fact-checks stay
+    apart from the items' vectors of the same model (which the embed stage counts)."""
+
+    def __init__(self, inner: VectorCache) -> None:
+        self.inner = inner
+
+    def get(self, model: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        return self.inner.get(model + "@factchecks", keys)
+
+    def put(self, model: str, keys: Sequence[str], vectors: np.ndarray) -> None:
+        self.inner.put(model + "@factchecks", keys, vectors)
 
 
 class FactCheckStore:
@@ -191,16 +206,27 @@ class FactCheckStore:
         return embed_cached([f.match_text() for f in factchecks], "passage",
                             StoreCache(self.store), encode, progress=progress)
 
+    def query_reference(self, factchecks: Sequence[FactCheck], encode: EncodeFn) -> np.ndarray:
+        """Mean `query:` vector of a stable sample of the pool: the hubness reference of
+        `ClaimIndex` (embedded once and cached like the passages)."""
+        sample = reference_sample(factchecks)
+        vectors = embed_cached(sample, "query", _Apart(StoreCache(self.store)), encode)
+        mean: np.ndarray = vectors.mean(axis=0).astype(np.float32)
+        return mean
+
     # -- matches ---------------------------------------------------------------------------
     def save_matches(self, subject_kind: str, subject_id: str, matches: Sequence[Match],
                      *, method: str, threshold: float) -> list[Match]:
         """Store matches (replacing earlier ones of the same method); return those that are
-        new above the threshold: the events alerts can use."""
+        new above the threshold: the events alerts can use.
+
+        `matched_at` of a match that stays above the threshold keeps the time it first
+        crossed it, so "above threshold and matched after T" lists each event once."""
         now = datetime.now(UTC)
-        before = {r[0] for r in self.con.execute(
-            "SELECT factcheck_id FROM claim_matches WHERE subject_kind = ? AND subject_id = ? "
-            "AND method = ? AND above_threshold", [subject_kind, subject_id, method]
-        ).fetchall()}
+        before: dict[str, datetime] = dict(self.con.execute(
+            "SELECT factcheck_id, matched_at FROM claim_matches WHERE subject_kind = ? "
+            "AND subject_id = ? AND method = ? AND above_threshold",
+            [subject_kind, subject_id, method]).fetchall())
         self.con.execute("BEGIN")
         try:
             self.con.execute("DELETE FROM claim_matches WHERE subject_kind = ? AND "
@@ -209,7 +235,8 @@ class FactCheckStore:
                 "INSERT INTO claim_matches VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [(subject_kind, subject_id, m.factcheck_id, m.score, m.probability, m.rank,
                   method, list(m.shared_terms), m.closest_sentence, m.probability >= threshold,
-                  now) for m in matches])
+                  before.get(m.factcheck_id, now) if m.probability >= threshold else now)
+                 for m in matches])
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
