@@ -1,0 +1,215 @@
+"""Dashboard latency: p50/p95 of the narrative page and the search API under 20 concurrent
+clients, against a static endpoint (/healthz) measured the same way in the same run.
+
+The server is the real `echolens serve` (uvicorn, one process) on a COPY of the demo store
+(`.cache/demo.duckdb` in the checkout, else the `echolens.duckdb` that `make demo` builds;
+or `--db PATH`), on 127.0.0.1 with a free port. This script is the second process: 20
+asyncio clients over keep-alive connections, a bounded number of requests, then it stops
+the server. Each figure comes in two phases: "first" is the first request for each distinct
+narrative / query (computed: narrative queries, query embedding), "repeat" is the rest
+(the server caches page data per store version and query vectors per text).
+
+Usage: `.venv/bin/python benchmarks/web_bench.py [--db PATH] [--requests 600]`; the lead's
+`benchmarks/run.py` can call `web_section()` and paste the markdown it returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = next((p for p in (REPO / ".cache" / "demo.duckdb", REPO / "echolens.duckdb")
+             if p.exists()), REPO / ".cache" / "demo.duckdb")
+CLIENTS = 20
+GOAL_P95_MS = 300.0
+QUERIES = [
+    "biolabs", "US biolabs in Ukraine", "биолаборатории", "生物实验室", "біолабораторії",
+    "Mariupol theatre", "Bucha", "grain deal", "Zelensky", "NATO expansion", "sanctions",
+    "Azovstal", "nuclear power plant", "Zaporizhzhia", "refugees", "Kherson", "Crimea bridge",
+    "Nord Stream", "humanitarian corridor", "mobilization", "Donbas genocide", "Lavrov",
+    "北约东扩", "制裁", "难民", "泽连斯基", "санкции", "мобилизация", "беженцы", "Зеленский",
+    "переговоры", "Маріуполь", "Буча", "зерно", "peace talks", "cluster munitions",
+    "dirty bomb", "Kyiv", "Kharkiv", "drone attack",
+]
+
+
+def machine() -> str:
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as handle:
+            mem = f"{int(handle.readline().split()[1]) / 1024 / 1024:.0f} GiB"
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores, {mem}, {platform.machine()}, "
+            f"Python {platform.python_version()}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _copy_store(source: Path, folder: Path) -> Path:
+    target = folder / "demo.duckdb"
+    shutil.copy(source, target)
+    wal = source.with_name(source.name + ".wal")
+    if wal.exists():
+        shutil.copy(wal, target.with_name(target.name + ".wal"))
+    return target
+
+
+def _narrative_ids(path: Path, count: int) -> list[str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("SELECT id FROM narratives WHERE status = 'active'"
+                           " ORDER BY size DESC, id LIMIT ?", [count]).fetchall()
+    finally:
+        con.close()
+    return [str(r[0]) for r in rows]
+
+
+async def _load(base: str, paths: list[str], clients: int) -> tuple[list[float], int]:
+    """Fetch `paths` (in order, shared by `clients` workers); latencies in ms, errors."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for path in paths:
+        queue.put_nowait(path)
+    latencies: list[float] = []
+    errors = 0
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while True:
+            try:
+                path = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            start = time.perf_counter()
+            response = await client.get(path)
+            latencies.append((time.perf_counter() - start) * 1000)
+            if response.status_code != 200:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60.0) as client:
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+    return latencies, errors
+
+
+def _row(name: str, latencies: list[float], errors: int, base_p95: float) -> str:
+    p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+    return (f"| {name} | {len(latencies)} | {p50:.0f} | {p95:.0f} | "
+            f"{max(latencies):.0f} | {p95 / base_p95:.1f}x | {errors} |")
+
+
+def web_section(db: Path = DEMO, requests: int = 600) -> str:
+    """Run the benchmark; the markdown section for BENCHMARKS.md."""
+    if not db.exists():
+        return ("## Dashboard latency (web_bench.py)\n\nskipped: no demo store at "
+                f"{db}; build it with `echolens --db .cache/demo.duckdb demo --no-serve`.\n")
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="echolens-web-") as tmp:
+        store = _copy_store(db, Path(tmp))
+        narratives = _narrative_ids(store, 60)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [sys.executable, "-m", "echolens.cli", "--db", str(store), "serve", "--port",
+             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            started = time.perf_counter()
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if server.poll() is not None or time.perf_counter() - started > 120:
+                    raise RuntimeError(f"server did not start: {server.stderr.read()!r}"
+                                       if server.stderr else "server did not start")
+                time.sleep(0.2)
+            warm = time.perf_counter()
+            asyncio.run(_load(base, ["/api/search?q=warm-up"], 1))  # model + vectors load
+            warm_s = time.perf_counter() - warm
+            health = asyncio.run(_load(base, ["/healthz"] * requests, CLIENTS))
+            pages = [f"/narratives/{n}" for n in narratives]
+            first_pages = asyncio.run(_load(base, pages, CLIENTS))
+            repeat_pages = asyncio.run(_load(
+                base, [pages[k % len(pages)] for k in range(requests)], CLIENTS))
+            searches = [f"/api/search?q={q}" for q in QUERIES]
+            first_search = asyncio.run(_load(base, searches, CLIENTS))
+            repeat_search = asyncio.run(_load(
+                base, [searches[k % len(searches)] for k in range(requests)], CLIENTS))
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        items = duckdb.connect(str(store), read_only=True)
+        try:
+            count = items.execute("SELECT count(*) FROM items").fetchall()[0][0]
+        finally:
+            items.close()
+    base_p95 = percentile(health[0], 0.95)
+    worst = max(percentile(first_pages[0], 0.95), percentile(repeat_pages[0], 0.95),
+                percentile(first_search[0], 0.95), percentile(repeat_search[0], 0.95))
+    lines = [
+        "## Dashboard latency (web_bench.py)",
+        "",
+        f"`echolens serve` (uvicorn, 1 process) on a copy of the demo store ({count} items, "
+        f"{len(narratives)} largest narratives, {len(QUERIES)} queries in en/ru/uk/zh), "
+        f"{CLIENTS} concurrent clients in a second process over loopback. Machine: "
+        f"{machine()}, load average {load_before:.1f} before the run. Latencies in ms; "
+        "ratio = p95 / p95 of the static `/healthz` baseline "
+        "measured the same way. \"first\": first request per distinct narrative or query; "
+        "\"repeat\": the rest (page data cached per store version, query vectors per text). "
+        f"Start-up (model and vectors) before the runs: {warm_s:.1f} s.",
+        "",
+        "| endpoint | requests | p50 | p95 | max | p95 vs /healthz | errors |",
+        "|---|---|---|---|---|---|---|",
+        _row("`/healthz` (baseline)", *health, base_p95),
+        _row("narrative page, first", *first_pages, base_p95),
+        _row("narrative page, repeat", *repeat_pages, base_p95),
+        _row("search API, first", *first_search, base_p95),
+        _row("search API, repeat", *repeat_search, base_p95),
+        "",
+        f"Goal p95 < {GOAL_P95_MS:.0f} ms: {'met' if worst < GOAL_P95_MS else 'NOT met'} "
+        f"(worst p95 {worst:.0f} ms). Reproduce: `.venv/bin/python benchmarks/web_bench.py`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", type=Path, default=DEMO)
+    parser.add_argument("--requests", type=int, default=600)
+    args = parser.parse_args()
+    print(web_section(args.db, args.requests))
+
+
+if __name__ == "__main__":
+    main()

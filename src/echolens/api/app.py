@@ -1,0 +1,291 @@
+"""The FastAPI application: `create_app(db)` gives the JSON API (OpenAPI at /openapi.json,
+docs at /docs) and the dashboard pages over one store.
+
+    from echolens.api import create_app
+    app = create_app("echolens.duckdb")                 # read-only
+    app = create_app(database, write_token="s3cret")     # an open Database, writes allowed
+
+The store is opened read-only unless a write token is given (DuckDB allows one writer per
+file); each request reads through its own cursor, writes go through one lock."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import duckdb
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from echolens.api.queries import first_row
+from echolens.api.search import ItemSearch
+from echolens.claims.dense import EncodeFn
+from echolens.database import Database
+from echolens.errors import EcholensError, NotFound, UsageError
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+TEMPLATE_DIR = HERE / "templates"
+
+
+class Forbidden(EcholensError):
+    code = "E601"
+
+
+class Unauthorized(EcholensError):
+    code = "E602"
+
+
+class _MemoryCache:
+    """A bounded in-memory vector cache (the `VectorCache` protocol of claims.dense)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        with self._lock:
+            return {k: self._data[(model, k)] for k in keys if (model, k) in self._data}
+
+    def put(self, model: str, keys: Sequence[str], vectors: np.ndarray) -> None:
+        with self._lock:
+            for key, vector in zip(keys, np.asarray(vectors, np.float32), strict=True):
+                self._data[(model, key)] = vector
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+class _StoreThenMemory:
+    """Fact-check passage vectors: read from the store's cache; new ones kept in memory (and
+    written to the store too when it is writable)."""
+
+    def __init__(self, dashboard: Dashboard) -> None:
+        self.dashboard = dashboard
+        self.memory = _MemoryCache(size=1_000_000)
+
+    def get(self, model: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        with self.dashboard.cursor() as cur:
+            found: dict[str, np.ndarray] = {}
+            table = cur.sql("SELECT content_hash, vector FROM embeddings WHERE model_id = ? "
+                            "AND content_hash IN (SELECT unnest(?))",
+                            params=[model, list(keys)]).fetchall()
+            for key, vector in table:
+                found[key] = np.asarray(vector, np.float32)
+        found.update(self.memory.get(model, [k for k in keys if k not in found]))
+        return found
+
+    def put(self, model: str, keys: Sequence[str], vectors: np.ndarray) -> None:
+        self.memory.put(model, keys, vectors)
+        if self.dashboard.writable:
+            with self.dashboard.write_lock:
+                self.dashboard.database.store.put_embeddings(model, list(keys), vectors)
+
+
+MEMO_SIZE = 256
+MEMO_CHECK_SECONDS = 2.0
+_VERSION_SQL = (
+    "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM narrative_members),"
+    " (SELECT max(updated_at) FROM narratives), (SELECT count(*) FROM claim_matches),"
+    " (SELECT count(*) FROM sources)"
+)
+T = TypeVar("T")
+
+
+class _ConOnly:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+
+class Dashboard:
+    """What every request needs: the store, the search index, the fact-check matcher and
+    the write policy. One per application."""
+
+    def __init__(self, database: Database, *, write_token: str | None = None,
+                 encoder: EncodeFn | None = None, search: ItemSearch | None = None) -> None:
+        self.database = database
+        self.write_token = write_token
+        self.search = search or ItemSearch()
+        self.write_lock = threading.Lock()
+        self._encoder = encoder
+        self._matcher: Any = None
+        self._matcher_key: tuple[int, int] | None = None
+        self._matcher_lock = threading.Lock()
+        self._query_cache = _MemoryCache()
+        self._memo: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._memo_lock = threading.Lock()
+        self._memo_checked = -1e9
+        self._memo_version: tuple[Any, ...] = ()
+
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """`compute()` cached under `key` until the store changes (items, narratives,
+        citations or fact-check matches counted again at most every few seconds)."""
+        with self._memo_lock:
+            now = time.monotonic()
+            if now - self._memo_checked > MEMO_CHECK_SECONDS:
+                with self.cursor() as cur:
+                    version = tuple(first_row(cur.execute(_VERSION_SQL).fetchall()) or ())
+                if version != self._memo_version:
+                    self._memo.clear()
+                    self._memo_version = version
+                self._memo_checked = now
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return cast(T, self._memo[key])
+        value = compute()
+        with self._memo_lock:
+            self._memo[key] = value
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return value
+
+    @property
+    def writable(self) -> bool:
+        return self.write_token is not None
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for this thread (DuckDB connections are not shared safely)."""
+        cur = self.database.store.con.cursor()
+        try:
+            cur.execute("SET TimeZone = 'UTC'").fetchall()
+            yield cur
+        finally:
+            cur.close()
+
+    def check_token(self, authorization: str | None) -> None:
+        if self.write_token is None:
+            raise Forbidden("this server is read-only",
+                            "start it with `echolens serve --write-token TOKEN` to allow writes")
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(
+                token.strip().encode(), self.write_token.encode()):
+            raise Unauthorized("missing or wrong bearer token",
+                               "send the header `Authorization: Bearer <write token>`")
+
+    def claim_matcher(self) -> Any:
+        """The fact-check matcher over the store's fact-checks (None when there are none);
+        rebuilt when fact-checks were added."""
+        from echolens.claims.dense import E5Encoder, embed_cached
+        from echolens.claims.matcher import ClaimIndex, MatcherConfig
+        from echolens.claims.service import ClaimMatcher
+        from echolens.claims.storage import FactCheckStore
+
+        with self._matcher_lock, self.cursor() as cur:
+            row = first_row(cur.execute(
+                "SELECT count(*), count(duplicate_of) FROM factchecks").fetchall())
+            key = (int(row[0]), int(row[1])) if row else (0, 0)
+            if key[0] == 0:
+                return None
+            if self._matcher is None or self._matcher_key != key:
+                encoder = self._encoder or E5Encoder(num_threads=1)  # see search.py
+                factchecks = FactCheckStore(_ConOnly(cur)).factchecks()
+                vectors = embed_cached([f.match_text() for f in factchecks], "passage",
+                                       _StoreThenMemory(self), encoder)
+                self._matcher = ClaimMatcher(ClaimIndex(factchecks, vectors, MatcherConfig()),
+                                             encoder, query_cache=self._query_cache)
+                self._matcher_key = key
+            return self._matcher
+
+
+def error_body(exc: EcholensError) -> dict[str, Any]:
+    return {"error": {"code": exc.code, "message": exc.message, "fix": exc.fix}}
+
+
+def _status(exc: EcholensError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, Unauthorized):
+        return 401
+    return 400
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+
+
+def create_app(database: Database | str | Path, *, write_token: str | None = None,
+               encoder: EncodeFn | None = None) -> FastAPI:
+    """The dashboard and JSON API over `database` (an open `Database`, or a path opened
+    read-only unless `write_token` is given)."""
+    from echolens.api.pages import render_error
+    from echolens.api.pages import router as pages_router
+    from echolens.api.routes import router as api_router
+
+    if write_token is not None and len(write_token) < 8:
+        raise UsageError("write token shorter than 8 characters",
+                         "choose a longer one, e.g. from `python -c 'import secrets; "
+                         "print(secrets.token_urlsafe())'`")
+    if not isinstance(database, Database):
+        database = Database(database, read_only=write_token is None)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Load search vectors and models in the background: the first search is fast."""
+        board: Dashboard = app.state.dashboard
+
+        def warm_up() -> None:
+            with board.cursor() as cur:
+                board.search.warm_up(cur)
+
+        threading.Thread(target=warm_up, name="echolens-warm-up", daemon=True).start()
+        yield
+
+    app = FastAPI(title="echolens", version="0.1.0", lifespan=lifespan,
+                  description="How narratives travel between media ecosystems: the read "
+                  "queries of the echolens library as JSON (every table also as CSV), and "
+                  "token-protected writes when the server allows them.")
+    app.state.dashboard = Dashboard(database, write_token=write_token, encoder=encoder)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api_router)
+    app.include_router(pages_router)
+
+    @app.exception_handler(EcholensError)
+    async def library_error(request: Request, exc: EcholensError) -> Response:
+        if _wants_json(request):
+            return JSONResponse(error_body(exc), status_code=_status(exc))
+        return render_error(request, _status(exc), exc.message, exc.fix)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(request: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "body"))
+            problems.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
+        message = "; ".join(problems) or "invalid request"
+        fix = "see the parameters at /docs"
+        if _wants_json(request):
+            return JSONResponse({"error": {"code": "E422", "message": message, "fix": fix}},
+                                status_code=422)
+        return render_error(request, 422, message, fix)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = str(exc.detail)
+        if _wants_json(request):
+            return JSONResponse({"error": {"code": f"E{exc.status_code}", "message": message,
+                                           "fix": ""}}, status_code=exc.status_code,
+                                headers=getattr(exc, "headers", None))
+        return render_error(request, exc.status_code, message, "")
+
+    @app.get("/healthz", include_in_schema=True, tags=["meta"])
+    def healthz() -> dict[str, bool]:
+        """A static answer: the baseline of the web benchmark."""
+        return {"ok": True}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    return app

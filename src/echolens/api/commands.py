@@ -1,0 +1,126 @@
+"""CLI: `echolens serve` (the dashboard and JSON API) and `echolens report` (HTML files)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from echolens.errors import EcholensError, UsageError
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Store file [env: ECHOLENS_DB].")]
+
+
+def _fail(exc: EcholensError) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_server(db_path: str, *, host: str = "127.0.0.1", port: int = 8000,
+               write_token: str | None = None,
+               say: Callable[[str], None] = typer.echo) -> None:
+    """Serve the dashboard over the store at `db_path` until interrupted (read-only unless
+    `write_token` is given)."""
+    import duckdb
+    import uvicorn
+
+    from echolens.api.app import create_app
+
+    if not Path(db_path).exists():
+        raise UsageError(f"no store at {db_path}", "build one first, e.g. `echolens demo`")
+    try:
+        app = create_app(db_path, write_token=write_token)
+    except duckdb.IOException as exc:  # DuckDB: one writer per file, no readers beside it
+        raise UsageError(f"cannot open {db_path}: {exc}",
+                         "stop the process writing to it, or serve a copy of the file"
+                         ) from exc
+    shown = f"[{host}]" if ":" in host else host
+    say(f"dashboard: http://{shown}:{port}/  (JSON API: http://{shown}:{port}/docs; "
+        f"{'writes need the bearer token' if write_token else 'read-only'}; Ctrl+C stops)")
+    if not is_loopback(host):
+        say(f"warning: listening on {host}: anyone who can reach this address can read "
+            "the store")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
+    write_token: Annotated[str | None, typer.Option(
+        help="Allow writes (ingest, source edits) with `Authorization: Bearer TOKEN` "
+             "[env: ECHOLENS_WRITE_TOKEN].")] = None,
+    db: DbOption = None,
+) -> None:
+    """Serve the dashboard and the JSON API (OpenAPI at /docs) over the store."""
+    from echolens.database import default_db_path
+
+    token = write_token or os.environ.get("ECHOLENS_WRITE_TOKEN") or None
+    try:
+        run_server(db or default_db_path(), host=host, port=port, write_token=token)
+    except EcholensError as exc:
+        raise _fail(exc) from exc
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise UsageError(f"{name} {value!r} is not a date", "use YYYY-MM-DD") from exc
+
+
+def report(
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
+    narrative: Annotated[str | None, typer.Option(help="A narrative id.")] = None,
+    ecosystems: Annotated[str | None, typer.Option(
+        help="Comma-separated ecosystems, e.g. russia-state,china-state.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this day (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="To this day, inclusive.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write a self-contained HTML report (charts, evidence tables, data credits) of one
+    narrative (--narrative) or of the convergence between ecosystems (--ecosystems)."""
+    from echolens.api.report import ecosystems_report, narrative_report, write_report
+    from echolens.database import Database, default_db_path
+
+    try:
+        if (narrative is None) == (ecosystems is None):
+            raise UsageError("give either --narrative ID or --ecosystems A,B",
+                             "e.g. echolens report --narrative ID --out report.html")
+        path = db or default_db_path()
+        if not Path(path).exists():
+            raise UsageError(f"no store at {path}", "build one first, e.g. `echolens demo`")
+        with Database(path, read_only=True) as database:
+            if narrative is not None:
+                html = narrative_report(database, narrative, store_name=Path(path).name)
+            else:
+                names = [e.strip() for e in (ecosystems or "").split(",") if e.strip()]
+                html = ecosystems_report(database, names, since=_day(since, "--since"),
+                                         until=_day(until, "--until"),
+                                         store_name=Path(path).name)
+        target = write_report(html, out)
+    except EcholensError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"report written to {target}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` and `report` to the echolens command."""
+    app.command("serve")(serve)
+    app.command("report")(report)
