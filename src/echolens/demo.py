@@ -117,5 +117,27 @@ def run_demo(
             say(f"narratives: {grouped.opened} opened, {grouped.joined} items joined, "
                 f"{grouped.merged} merged ({time.perf_counter() - step:.1f}s)")
             _show_narratives(database, result.model_id, say)
+    step = time.perf_counter()
+    cited = database.extract_citations()
+    say(f"citations: {cited.with_citations} of {cited.processed} items cite a named source, "
+        f"{cited.sole_foreign} rest on one source of another ecosystem "
+        f"({time.perf_counter() - step:.1f}s); see: echolens citations")
     say(f"demo built in {time.perf_counter() - started:.1f}s: {database.path}")
     return database.stats()
+
+
+def finish_demo(path: str, *, serve: bool = True, host: str = "127.0.0.1", port: int = 8000,
+                report: str | Path = "echolens-report.html",
+                say: Callable[[str], None] = print) -> None:
+    """After the build: serve the dashboard over the store (read-only, until Ctrl+C), or
+    write the convergence report of the main ecosystems and print where it is."""
+    if serve:
+        from echolens.api.commands import run_server
+
+        run_server(path, host=host, port=port, say=say)
+        return
+    from echolens.api.report import demo_report
+
+    with Database(path, read_only=True) as database:
+        written = demo_report(database, report)
+    say(f"report: {written.resolve()}")

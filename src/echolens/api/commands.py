@@ -31,19 +31,30 @@ def is_loopback(host: str) -> bool:
 
 
 def run_server(db_path: str, *, host: str = "127.0.0.1", port: int = 8000,
-               write_token: str | None = None,
+               write_token: str | None = None, watch: bool = False,
+               watch_config: Path | None = None,
                say: Callable[[str], None] = typer.echo) -> None:
     """Serve the dashboard over the store at `db_path` until interrupted (read-only unless
-    `write_token` is given)."""
+    `write_token` is given). With `watch`, the watcher polls its sources in a thread of this
+    process, the one writer of the store; the dashboard reads beside it."""
     import duckdb
     import uvicorn
 
     from echolens.api.app import create_app
+    from echolens.database import Database
+    from echolens.watch.config import load_config
+    from echolens.watch.watcher import WatcherThread
 
     if not Path(db_path).exists():
         raise UsageError(f"no store at {db_path}", "build one first, e.g. `echolens demo`")
+    watcher: WatcherThread | None = None
     try:
-        app = create_app(db_path, write_token=write_token)
+        if watch:
+            # DuckDB: in one process, every connection to the file must be read-write.
+            watcher = WatcherThread(db_path, load_config(watch_config))
+            app = create_app(Database(db_path), write_token=write_token)
+        else:
+            app = create_app(db_path, write_token=write_token)
     except duckdb.IOException as exc:  # DuckDB: one writer per file, no readers beside it
         raise UsageError(f"cannot open {db_path}: {exc}",
                          "stop the process writing to it, or serve a copy of the file"
@@ -54,7 +65,14 @@ def run_server(db_path: str, *, host: str = "127.0.0.1", port: int = 8000,
     if not is_loopback(host):
         say(f"warning: listening on {host}: anyone who can reach this address can read "
             "the store")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if watcher is not None:
+        watcher.start()
+        say("watching the configured sources in the background")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if watcher is not None:
+            watcher.stop()
 
 
 def serve(
@@ -64,14 +82,20 @@ def serve(
     write_token: Annotated[str | None, typer.Option(
         help="Allow writes (ingest, source edits) with `Authorization: Bearer TOKEN` "
              "[env: ECHOLENS_WRITE_TOKEN].")] = None,
+    watch: Annotated[bool, typer.Option(
+        "--watch", help="Also poll the watched sources (see `echolens watch`).")] = False,
+    config: Annotated[Path | None, typer.Option(
+        help="Watch configuration (YAML) for --watch.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Serve the dashboard and the JSON API (OpenAPI at /docs) over the store."""
+    """Serve the dashboard and the JSON API (OpenAPI at /docs) over the store; with --watch,
+    monitor the sources in the same process."""
     from echolens.database import default_db_path
 
     token = write_token or os.environ.get("ECHOLENS_WRITE_TOKEN") or None
     try:
-        run_server(db or default_db_path(), host=host, port=port, write_token=token)
+        run_server(db or default_db_path(), host=host, port=port, write_token=token,
+                   watch=watch, watch_config=config)
     except EcholensError as exc:
         raise _fail(exc) from exc
 

@@ -72,13 +72,20 @@ def narratives_show(
     db: DbOption = None,
 ) -> None:
     """One narrative: label, keywords per language, representatives, timeline, history."""
+    from echolens.claims.service import narrative_claim_matches
     from echolens.database import Database
+    from echolens.echo.timing import narrative_timing
     from echolens.errors import NotFound
     from echolens.narratives.storage import narrative_detail
 
     try:
         with Database(db) as database:
             detail = narrative_detail(database.store.con, narrative_id)
+            if detail is not None:
+                detail["echo"] = narrative_timing(database, detail["id"],
+                                                  detail["model_id"]).to_dict()
+                detail["narrative_matches"] = narrative_claim_matches(database.store,
+                                                                      detail["id"])
         if detail is None:
             raise NotFound(f"no narrative {narrative_id!r}",
                            "list them with `echolens narratives list`")
@@ -96,6 +103,7 @@ def narratives_show(
         typer.echo(f"  keywords [{lang}] {', '.join(words)}")
     for key, rep in detail["representatives"].items():
         typer.echo(f"  {key}: {rep['text']}")
+    _echo_echo(detail["echo"])
     typer.echo("  timeline (week, ecosystem, items):")
     for point in detail["timeline_weekly"]:
         typer.echo(f"    {point['period']}  {point['ecosystem']:<12} {point['items']}")
@@ -105,8 +113,42 @@ def narratives_show(
         claim = match["title"] or match["text"]
         typer.echo(f"    {match['items']:>3}  {match['best_probability']:.2f}  "
                    f"{match['organization'] or ''}: {claim[:90]}  {match['url'] or ''}")
+    if detail["narrative_matches"]:
+        typer.echo("  fact-checks matching the narrative as a whole (probability):")
+    for match in detail["narrative_matches"]:
+        typer.echo(f"    {match['probability']:.2f}  {match['organization'] or ''}: "
+                   f"{(match['title'] or match['text'])[:90]}  {match['url'] or ''}")
     for h in detail["history"]:
         typer.echo(f"  {h['at']:%Y-%m-%d %H:%M} {h['event']} {h['other_id'] or h['item_id']}")
+
+
+def _echo_echo(echo: dict[str, Any]) -> None:
+    """First seen per ecosystem and the echo chain (from `echolens.echo.timing`)."""
+    typer.echo("  first seen per ecosystem (dated items):")
+    for first in echo["first_seen"]:
+        tie = f" (tie with {', '.join(first['tied_with'])})" if first["tied_with"] else ""
+        typer.echo(f"    {first['published_at'][:16]}  {first['ecosystem']:<14}"
+                   f" {first['items']:>4} items  {first['source_id']}: "
+                   f"{first['title'][:80]}{tie}")
+    chain = echo["chain"]
+    if chain is not None:
+        typer.echo(f"  echo chain from {chain['origin']}:")
+        for origin in chain["origin_items"]:
+            typer.echo(f"    {origin['published_at'][:16]}  {origin['source_id']}: "
+                       f"{origin['title'][:90]}")
+        previous = chain["origin"]
+        for step in chain["steps"]:
+            typer.echo(f"    {previous} -> {step['ecosystem']}: "
+                       f"+{step['after_previous_hours'] / 24:.1f} d "
+                       f"(+{step['lag_hours'] / 24:.1f} d after the origin; "
+                       f"{step['source_id']}, {step['published_at'][:16]})")
+            for cite in step["citations"]:
+                typer.echo(f"      {cite['item_id']} cites {cite['name']}"
+                           f" ({cite['ecosystem'] or cite['source_id'] or '?'}):"
+                           f" {cite['cue'] or ''}")
+            previous = step["ecosystem"]
+    for note in echo["notes"]:
+        typer.echo(f"  note: {note}")
 
 
 def cluster(
