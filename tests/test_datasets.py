@@ -378,3 +378,27 @@ def test_domain_ecosystems_overlap_is_mixed(tmp_path: Path) -> None:
     for prefix in datasets.HANLEY_ECOSYSTEMS:
         (folder / f"{prefix}_news_domains.txt").write_text(lists.get(prefix, ""))
     assert load_domain_ecosystems(tmp_path) == {"a.com": "us", "both.org": "mixed", "c.cn": "china"}
+
+
+def test_cn_headlines_reads_rows_like_a_dict_reader(tmp_path: Path) -> None:
+    """Columns are found by name in any order; blank lines are skipped without counting as
+    rows; a row cut short reads its missing values as absent (here: an empty headline)."""
+    folder = tmp_path / datasets.CN_HEADLINES_DIR
+    folder.mkdir()
+    (folder / datasets.CN_HEADLINES_FILE).write_text(
+        "title,raw_date,outlet,extra,section,scrape_file\n"
+        '"Xi meets Putin, talks on Ukraine",2022-03-01 10:00:00,xinhuanet,x,world,a.json\n'
+        "\n"
+        "Second headline,2022-03-02 11:00:00,xinhuanet,x,world,b.json\n"
+        ",2022-03-03 12:00:00,xinhuanet\n",
+        encoding="utf-8",
+    )
+    first, second, cut = load_cn_headlines(tmp_path)
+    assert isinstance(first, RawItem) and isinstance(second, RawItem)
+    assert first.text == "Xi meets Putin, talks on Ukraine"
+    assert first.published_at == _utc(2022, 3, 1, 2)  # Beijing time
+    assert second.provenance.locator == "row 1"
+    assert second.payload["scrape_file"] == "b.json"
+    assert isinstance(cut, Reject) and cut.reason == "empty-text"
+    assert cut.provenance.locator == "row 2"
+    assert json.loads(cut.payload)["section"] is None

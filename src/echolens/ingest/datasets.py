@@ -54,6 +54,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -247,8 +248,14 @@ class ParsedDate:
     zone: str
 
 
+_ZONES: dict[str, tzinfo] = {"UTC": UTC}
+
+
 def _zone(name: str) -> tzinfo:
-    return UTC if name == "UTC" else ZoneInfo(name)
+    zone = _ZONES.get(name)
+    if zone is None:
+        zone = _ZONES[name] = ZoneInfo(name)
+    return zone
 
 
 def _build(
@@ -508,41 +515,57 @@ def load_cn_headlines(root: Path) -> Iterator[Loaded]:
     ``Reject(reason="empty-text")`` (the date is checked first).
     """
     path = _require_file(root, CN_HEADLINES_DIR, CN_HEADLINES_FILE)
-    expected = {"outlet", "section", "scrape_file", "raw_date", "title"}
+    expected = ("outlet", "section", "scrape_file", "raw_date", "title")
     with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = expected - set(reader.fieldnames or ())
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        missing = set(expected) - set(header)
         if missing:
             raise UnknownFormat(f"{path} lacks columns {sorted(missing)}")
-        for i, row in enumerate(reader):
-            yield _cn_row(path, i, row)
+        # plain rows and column positions (as csv.DictReader reads them: blank lines are
+        # skipped, a missing trailing value is None; a dict per row costs a third more)
+        column = {name: i for i, name in enumerate(header)}
+        picks = [column[name] for name in expected]
+        pick = itemgetter(*picks)
+        width = max(picks) + 1
+        name = path.name
+        i = 0
+        for values in reader:
+            if not values:
+                continue
+            if len(values) < width:
+                values = values + [None] * (width - len(values))  # type: ignore[list-item]
+            yield _cn_row(name, i, *pick(values))
+            i += 1
 
 
-def _cn_row(path: Path, i: int, row: dict[str, str]) -> Loaded:
-    provenance = Provenance(connector="cn-headlines", location=path.name, locator=f"row {i}")
-    outlet = (row.get("outlet") or "").strip()
-    raw_date = row.get("raw_date") or ""
-    title = " ".join((row.get("title") or "").split())
+def _cn_row(name: str, i: int, outlet_value: str | None, section: str | None,
+            scrape_file: str | None, raw_value: str | None, raw_title: str | None) -> Loaded:
+    """One row of the headlines file `name` (the values of the `expected` columns)."""
+    provenance = Provenance(connector="cn-headlines", location=name, locator=f"row {i}")
+    outlet = (outlet_value or "").strip()
+    raw_date = raw_value or ""
+    title = " ".join((raw_title or "").split())
     payload: dict[str, Any] = {
         "outlet": outlet,
-        "section": row.get("section"),
-        "scrape_file": row.get("scrape_file"),
+        "section": section,
+        "scrape_file": scrape_file,
         "raw_date": raw_date,
-        "title": row.get("title"),
+        "title": raw_title,
     }
     domain = CN_OUTLET_DOMAINS.get(outlet)
     if domain is None:
-        detail = f"unknown outlet {outlet!r} in {path.name} row {i}"
+        detail = f"unknown outlet {outlet!r} in {name} row {i}"
         return Reject(provenance, reason="unknown-source", detail=detail, payload=_dump(payload))
     parsed = _parse_cn_date(outlet, raw_date)
     if parsed is None:
-        detail = f"unparseable {outlet} date {raw_date!r} in {path.name} row {i}"
+        detail = f"unparseable {outlet} date {raw_date!r} in {name} row {i}"
         return Reject(provenance, reason="bad-date", detail=detail, payload=_dump(payload))
     if not title:
-        detail = f"empty headline in {path.name} row {i} ({outlet}, {raw_date!r})"
+        detail = f"empty headline in {name} row {i} ({outlet}, {raw_date!r})"
         return Reject(provenance, reason="empty-text", detail=detail, payload=_dump(payload))
     payload.update(_date_fields(parsed))
-    key = f"{outlet}|{row.get('title') or ''}|{raw_date}"
+    key = f"{outlet}|{raw_title or ''}|{raw_date}"
     digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
     return RawItem(
         provenance=provenance,

@@ -113,28 +113,31 @@ def normalize(
     config: NormalizeConfig | None = None,
     detected_lang: str | None = None,
     cleaned: Cleaned | None = None,
+    near_dup_key: str | None = None,
 ) -> Item | Reject:
-    """`cleaned` and `detected_lang` are passed when the caller already cleaned the fields
-    and ran language identification on a whole batch."""
+    """`cleaned`, `detected_lang` and `near_dup_key` (the first LSH band key of the text's
+    MinHash signature) are passed when the caller computed them for a whole batch."""
     config = config or NormalizeConfig()
-    where = raw.provenance.describe()
     cleaned = cleaned or clean_fields(raw)
     title, text = cleaned
     if not text:
         return make_reject(
             raw.provenance, "empty-text",
-            f"{where}: no text or title; give the item a non-empty `text`", raw.payload,
+            f"{raw.provenance.describe()}: no text or title; give the item a non-empty `text`",
+            raw.payload,
         )
     if len(text) > config.max_text_chars:
         return make_reject(
             raw.provenance, "too-large",
-            f"{where}: text of {len(text)} characters is over the {config.max_text_chars} cap",
+            f"{raw.provenance.describe()}: text of {len(text)} characters is over the "
+            f"{config.max_text_chars} cap",
             raw.payload,
         )
     if raw.published_at is None or raw.published_at == "":
         return make_reject(
             raw.provenance, "missing-date",
-            f"{where}: no published_at; add an ISO 8601 date such as 2022-03-08T10:00:00Z",
+            f"{raw.provenance.describe()}: no published_at; add an ISO 8601 date such as "
+            "2022-03-08T10:00:00Z",
             raw.payload,
         )
     try:
@@ -142,13 +145,14 @@ def normalize(
     except DateError as exc:
         return make_reject(
             raw.provenance, "bad-date",
-            f"{where}: {exc}; use ISO 8601 such as 2022-03-08T10:00:00Z", raw.payload,
+            f"{raw.provenance.describe()}: {exc}; use ISO 8601 such as 2022-03-08T10:00:00Z",
+            raw.payload,
         )
     if published > fetched_at + FUTURE_TOLERANCE or published < EARLIEST_DATE:
         return make_reject(
             raw.provenance, "bad-date",
-            f"{where}: published_at {published.isoformat()} is outside 1990..now; check the "
-            "date and its time zone",
+            f"{raw.provenance.describe()}: published_at {published.isoformat()} is outside "
+            "1990..now; check the date and its time zone",
             raw.payload,
         )
     lang = normalize_lang(raw.lang) or detected_lang or detector.detect(language_text(cleaned))
@@ -173,13 +177,12 @@ def normalize(
         connector=raw.provenance.connector,
         location=raw.provenance.location,
         locator=raw.provenance.locator,
-        extra={k: v for k, v in raw.payload.items() if k not in _ITEM_KEYS and _is_plain(v)},
+        near_dup_key=near_dup_key,
+        extra={k: v for k, v in raw.payload.items()
+               if k not in _ITEM_KEYS and (v is None or isinstance(v, _PLAIN))},
     )
 
 
-_ITEM_KEYS = {"id", "source", "url", "title", "text", "published_at", "lang", "views", "likes",
-              "shares", "comments", "author"}
-
-
-def _is_plain(value: object) -> bool:
-    return value is None or isinstance(value, (str, int, float, bool, list, dict))
+_ITEM_KEYS = frozenset({"id", "source", "url", "title", "text", "published_at", "lang", "views",
+                        "likes", "shares", "comments", "author"})
+_PLAIN = (str, int, float, bool, list, dict)

@@ -13,13 +13,17 @@ part-way and re-run ends with the same store as an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from echolens.ingest.normalize import (
     LanguageDetector,
@@ -33,9 +37,10 @@ from echolens.model import Item, Provenance, RawItem, Reject, Source
 from echolens.sources.registry import SourceResolver
 from echolens.store.base import KnownItem, Store, WriteBatch
 from echolens.text.fingerprint import (
+    BANDS,
     DEFAULT_THRESHOLD,
     NUM_PERM,
-    lsh_band_keys_many,
+    lsh_band_key_array,
     minhash_signatures,
 )
 from echolens.text.urls import domain_of
@@ -84,13 +89,6 @@ class IngestReport:
         }
 
 
-@dataclass
-class _Pending:
-    item: Item
-    signature: np.ndarray | None
-    bands: list[int]
-
-
 class Ingestor:
     """Runs records through resolve -> normalize -> deduplicate -> store, batch by batch."""
 
@@ -110,12 +108,17 @@ class Ingestor:
         self.config = config or NormalizeConfig()
         self.batch_size = batch_size
         self.clock = clock
+        self._source_ids: dict[str, str] = {}  # source reference -> resolved source id
 
     def run(self, records: Iterable[RawItem | Reject]) -> IngestReport:
         report = IngestReport()
-        for batch in _batches(records, self.batch_size):
-            report.add(self._run_batch(batch))
-        return report
+        pending = iter(records)
+        while True:
+            with _gc_paused():
+                batch = list(islice(pending, self.batch_size))
+                if not batch:
+                    return report
+                report.add(self._run_batch(batch))
 
     # -- one batch -------------------------------------------------------------------------
     def _run_batch(self, batch: list[RawItem | Reject]) -> IngestReport:
@@ -133,18 +136,27 @@ class Ingestor:
         undetected = [i for i, (raw, _) in enumerate(resolved) if not raw.lang and cleaned[i][1]]
         verdicts = dict(zip(undetected, self.detector.detect_many(
             [language_text(cleaned[i]) for i in undetected]), strict=True))
+        # near-duplicate keys of every text at once (those rejected below are simply unused)
+        signatures = minhash_signatures([text for _, text in cleaned])
+        band_keys, has_keys = lsh_band_key_array(signatures)
+        first_keys = band_keys[:, 0].tolist()
         items: list[Item] = []
+        rows: list[int] = []  # row of each item in `signatures`
         for i, (raw, source_id) in enumerate(resolved):
             outcome = normalize(raw, source_id=source_id, detector=self.detector,
                                 fetched_at=fetched_at, config=self.config,
-                                detected_lang=verdicts.get(i), cleaned=cleaned[i])
+                                detected_lang=verdicts.get(i), cleaned=cleaned[i],
+                                near_dup_key=str(first_keys[i]) if has_keys[i] else None)
             if isinstance(outcome, Reject):
                 rejects.append(outcome)
             else:
                 items.append(outcome)
+                rows.append(i)
         created = [s for s in self.resolver.created.values()]
         self.resolver.created.clear()
-        new_items, relinks, bands, sigs, dedup = self._deduplicate(items, report)
+        picked = np.asarray(rows, dtype=np.intp)
+        new_items, relinks, bands, sigs, dedup = self._deduplicate(
+            items, signatures[picked], band_keys[picked], has_keys[picked], report)
         rejects += dedup
         for record in rejects:
             report.reject(record)
@@ -169,26 +181,48 @@ class Ingestor:
                 "`source` (a source id or a domain)",
                 record.payload,
             )
-        source: Source = self.resolver.resolve(reference)
-        return source.id
+        source_id = self._source_ids.get(reference)
+        if source_id is None:
+            source: Source = self.resolver.resolve(reference)
+            source_id = self._source_ids[reference] = source.id
+        return source_id
 
     def _deduplicate(
-        self, items: list[Item], report: IngestReport
+        self, items: list[Item], signatures: npt.NDArray[np.uint32],
+        band_keys: npt.NDArray[np.int64], has_keys: npt.NDArray[np.bool_], report: IngestReport
     ) -> tuple[list[Item], list[tuple[str, str]], list[tuple[int, str]],
                list[tuple[str, np.ndarray]], list[Reject]]:
+        """Outcomes of a batch of normalized items against the store and each other.
+
+        `signatures`, `band_keys` and `has_keys` hold each item's MinHash signature, LSH
+        band keys and whether it has any (see `lsh_band_key_array`), row by row."""
         store = self.store
         by_id = store.items_by_id([i.id for i in items])
-        by_source_text = store.items_by_source_content([(i.source_id, i.content_hash)
-                                                        for i in items])
+        same_text = store.items_by_content([i.content_hash for i in items])
+        by_source_text = {(k.source_id, k.content_hash)
+                          for group in same_text.values() for k in group}
         by_source_url = store.items_by_source_url(
             [(i.source_id, i.canonical_url) for i in items if i.canonical_url]
         )
-        same_text = store.items_by_content([i.content_hash for i in items])
-        signatures = list(minhash_signatures([i.text for i in items]))
-        band_keys = lsh_band_keys_many(np.asarray(signatures).reshape(len(items), NUM_PERM))
-        stored_bands = store.band_members(sorted({k for keys in band_keys for k in keys}))
+        # Only band keys that occur in the store or twice in the batch can link anything:
+        # the loop below looks at those "shared" keys alone (most items have none).
+        unique, counts = np.unique(band_keys[has_keys], return_counts=True)
+        stored_bands = store.band_members(unique.tolist())
+        shared = np.union1d(unique[counts > 1],
+                            np.fromiter(stored_bands, dtype=np.int64, count=len(stored_bands)))
+        shared_mask = np.isin(band_keys, shared) & has_keys[:, None]
+        shared_rows = np.flatnonzero(shared_mask.any(axis=1)).tolist()
+        shared_keys: dict[int, list[int]] = {
+            row: band_keys[row][shared_mask[row]].tolist() for row in shared_rows}
         candidate_ids = {m for members in stored_bands.values() for m in members}
         stored_sigs = store.signatures(sorted(candidate_ids))
+        # stored candidates by their row in one signature matrix, to compare many at once
+        stored_ids = list(stored_sigs)
+        stored_matrix = (np.stack(list(stored_sigs.values())) if stored_sigs
+                         else np.empty((0, NUM_PERM), dtype=np.uint32))
+        stored_row = {item_id: i for i, item_id in enumerate(stored_ids)}
+        stored_band_rows = {key: [stored_row[m] for m in members if m in stored_row]
+                            for key, members in stored_bands.items()}
         known: dict[str, KnownItem] = store.known_items(sorted(candidate_ids))
         for group in same_text.values():
             for k in group:
@@ -196,10 +230,10 @@ class Ingestor:
         roots_needed = {k.duplicate_of for k in known.values() if k.duplicate_of} - set(known)
         known.update(store.known_items(sorted(roots_needed)))
 
-        pending: dict[str, _Pending] = {}
-        pending_text: dict[tuple[str, str], str] = {}
+        pending: dict[str, int] = {}  # id -> row of the items stored by this batch
+        pending_text: set[tuple[str, str]] = set()
         pending_url: set[tuple[str, str]] = set()
-        pending_bands: dict[int, list[str]] = defaultdict(list)
+        pending_bands: dict[int, list[int]] = defaultdict(list)  # band key -> rows
         pending_hash: dict[str, list[str]] = defaultdict(list)
         root_of: dict[str, str | None] = {k.id: k.duplicate_of for k in known.values()}
         members: dict[str, set[str]] = defaultdict(set)  # root -> the copies linked to it
@@ -211,10 +245,10 @@ class Ingestor:
         rejects: list[Reject] = []
 
         min_equal = NEAR_DUP_THRESHOLD * NUM_PERM  # estimated Jaccard, without re-checks
-        for item, sig, keys in zip(items, signatures, band_keys, strict=True):
+        for row, item in enumerate(items):
             previous = by_id.get(item.id)
             if previous is None and item.id in pending:
-                prior = pending[item.id].item
+                prior = items[pending[item.id]]
                 previous = KnownItem(prior.id, prior.source_id, prior.content_hash,
                                      prior.published_at, None)
             if previous is not None:
@@ -243,24 +277,24 @@ class Ingestor:
                 continue
 
             # near-duplicate linking across sources
-            matches: set[str] = set()
-            for other in same_text.get(item.content_hash, []):
-                matches.add(other.id)
-            matches.update(pending_hash.get(item.content_hash, []))
-            for key in keys:
-                stored_here = stored_bands.get(key)
-                pending_here = pending_bands.get(key)
-                if stored_here is None and pending_here is None:
-                    continue
-                for other_id in (*(stored_here or ()), *(pending_here or ())):
-                    if other_id in matches:
-                        continue
-                    other_sig = (pending[other_id].signature if other_id in pending
-                                 else stored_sigs.get(other_id))
-                    if other_sig is not None and \
-                            np.count_nonzero(sig == other_sig) >= min_equal:
-                        matches.add(other_id)
-            duplicate_of: str | None = None
+            matches: set[str] = {other.id for other in same_text.get(item.content_hash, ())}
+            matches.update(pending_hash.get(item.content_hash, ()))
+            keys = shared_keys.get(row, ())
+            if keys:
+                stored_rows: set[int] = set()
+                batch_rows: set[int] = set()
+                for key in keys:
+                    stored_rows.update(stored_band_rows.get(key, ()))
+                    batch_rows.update(pending_bands.get(key, ()))
+                sig = signatures[row]
+                if stored_rows:
+                    found = np.fromiter(stored_rows, dtype=np.intp, count=len(stored_rows))
+                    equal = np.count_nonzero(stored_matrix[found] == sig, axis=1)
+                    matches.update(stored_ids[i] for i in found[equal >= min_equal].tolist())
+                if batch_rows:
+                    found = np.fromiter(batch_rows, dtype=np.intp, count=len(batch_rows))
+                    equal = np.count_nonzero(signatures[found] == sig, axis=1)
+                    matches.update(items[i].id for i in found[equal >= min_equal].tolist())
             if matches:
                 roots = {root_of.get(m) or m for m in matches}
                 root = min(roots, key=lambda r: (published[r], r))
@@ -270,28 +304,35 @@ class Ingestor:
                     for other_id in moved:
                         root_of[other_id] = item.id
                     members[item.id] = moved
+                    root_of[item.id] = None
                 else:
-                    duplicate_of = root
+                    root_of[item.id] = root
                     members[root].add(item.id)
                 report.near_duplicates += 1
-            pending[item.id] = _Pending(item, sig if keys else None, keys)
-            root_of[item.id] = duplicate_of
+            else:
+                root_of[item.id] = None
+            pending[item.id] = row
             published[item.id] = item.published_at
-            pending_text[text_key] = item.id
+            pending_text.add(text_key)
             if item.canonical_url:
                 pending_url.add(url_key)
             pending_hash[item.content_hash].append(item.id)
             for key in keys:
-                pending_bands[key].append(item.id)
+                pending_bands[key].append(row)
             report.new += 1
 
-        new_items = [
-            dataclasses.replace(p.item, duplicate_of=root_of.get(p.item.id),
-                                near_dup_key=str(p.bands[0]) if p.bands else None)
-            for p in pending.values()
-        ]
-        bands = [(key, p.item.id) for p in pending.values() for key in p.bands]
-        sigs = [(p.item.id, p.signature) for p in pending.values() if p.signature is not None]
+        new_items = []
+        for item_id, row in pending.items():
+            first_copy = root_of.get(item_id)
+            new_items.append(items[row] if first_copy is None
+                             else dataclasses.replace(items[row], duplicate_of=first_copy))
+        new_rows = np.fromiter(pending.values(), dtype=np.intp, count=len(pending))
+        with_keys = new_rows[has_keys[new_rows]]
+        owners = [items[row].id for row in with_keys.tolist()]
+        bands = list(zip(band_keys[with_keys].ravel().tolist(),
+                         np.repeat(np.asarray(owners, dtype=object), BANDS).tolist(),
+                         strict=True))
+        sigs = list(zip(owners, signatures[with_keys], strict=True))
         return new_items, relinks, bands, sigs, rejects
 
 
@@ -299,12 +340,20 @@ def _provenance(item: Item) -> Provenance:
     return Provenance(item.connector, item.location, item.locator)
 
 
-def _batches(records: Iterable[RawItem | Reject], size: int) -> Iterator[list[RawItem | Reject]]:
-    batch: list[RawItem | Reject] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while one batch is read and processed.
+
+    A batch allocates a few hundred thousand short-lived objects (records, items, band
+    keys) and frees them by reference counting; left on, the collector runs every few
+    hundred allocations and repeatedly walks every long-lived object of the process, which
+    cost a sixth of the ingest time. It is back on between batches, so garbage in cycles
+    is still collected then.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -6,6 +6,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,14 @@ class DuckDBStore:
         finally:
             self.con.unregister("_keys")
 
+    def _arrow_matching(self, sql: str, values: Sequence[Any], kind: pa.DataType) -> pa.Table:
+        """`_rows_matching` as an Arrow table (`values` must not be empty)."""
+        self.con.register("_keys", pa.table({"v": pa.array(list(values), kind)}))
+        try:
+            return self.con.sql(sql).to_arrow_table()
+        finally:
+            self.con.unregister("_keys")
+
     def _known(self, where: str, values: Sequence[Any]) -> list[KnownItem]:
         rows = self._rows_matching(
             "SELECT id, source_id, content_hash, published_at, duplicate_of FROM items "
@@ -165,22 +174,29 @@ class DuckDBStore:
         return {(r[0], r[1]) for r in rows} & set(keys)
 
     def band_members(self, band_keys: Sequence[int]) -> dict[int, list[str]]:
-        rows = self._rows_matching(
-            "SELECT band_key, item_id FROM near_dup_bands WHERE band_key IN (SELECT v FROM _keys)",
+        if not band_keys:
+            return {}
+        table = self._arrow_matching(
+            "SELECT band_key, list(item_id ORDER BY item_id) AS members FROM near_dup_bands "
+            "WHERE band_key IN (SELECT v FROM _keys) GROUP BY band_key",
             band_keys, pa.int64(),
         )
-        found: dict[int, list[str]] = defaultdict(list)
-        for key, item_id in rows:
-            found[int(key)].append(item_id)
-        return dict(found)
+        return dict(zip(table.column("band_key").to_pylist(),
+                        table.column("members").to_pylist(), strict=True))
 
     def signatures(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
-        rows = self._rows_matching(
+        if not item_ids:
+            return {}
+        table = self._arrow_matching(
             "SELECT item_id, signature FROM near_dup_signatures "
             "WHERE item_id IN (SELECT v FROM _keys)",
             item_ids, pa.string(),
         )
-        return {r[0]: np.asarray(r[1], dtype=np.uint32) for r in rows}
+        if table.num_rows == 0:
+            return {}
+        flat = table.column("signature").combine_chunks().flatten().to_numpy()
+        matrix = flat.astype(np.uint32, copy=False).reshape(table.num_rows, -1)
+        return dict(zip(table.column("item_id").to_pylist(), matrix, strict=True))
 
     def known_rejects(self, reject_ids: Sequence[str]) -> set[str]:
         rows = self._rows_matching(
@@ -443,22 +459,24 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     return row[0] if row else None
 
 
+# One encoder for the `extra` column: `json.dumps` with options builds a new one per call.
+_EXTRA_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+_ITEM_TYPES: dict[str, pa.DataType] = {
+    "published_at": _TIMESTAMP, "fetched_at": _TIMESTAMP,
+    "views": pa.int64(), "likes": pa.int64(), "shares": pa.int64(), "comments": pa.int64(),
+}
+
+
 def _items_table(items: Sequence[Item]) -> pa.Table:
-    columns: dict[str, list[Any]] = {name: [] for name in ITEM_COLUMNS}
-    for it in items:
-        for name in ITEM_COLUMNS:
-            if name == "source_id":
-                columns[name].append(it.source_id)
-            elif name == "extra":
-                extra = json.dumps(it.extra, ensure_ascii=False, default=str) if it.extra else None
-                columns[name].append(extra)
-            else:
-                columns[name].append(getattr(it, name))
-    types = {
-        "published_at": pa.timestamp("us", tz="UTC"),
-        "fetched_at": pa.timestamp("us", tz="UTC"),
-        "views": pa.int64(), "likes": pa.int64(), "shares": pa.int64(), "comments": pa.int64(),
-    }
-    return pa.table(
-        {name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()}
-    )
+    """The rows of `items` as an Arrow table with the columns of ITEM_COLUMNS (built column by
+    column: one pass per column is several times faster than one `getattr` per cell)."""
+    encode = _EXTRA_JSON.encode
+    columns: dict[str, pa.Array] = {}
+    for name in ITEM_COLUMNS:
+        if name == "extra":
+            values: list[Any] = [encode(it.extra) if it.extra else None for it in items]
+        else:
+            values = list(map(attrgetter(name), items))
+        columns[name] = pa.array(values, _ITEM_TYPES.get(name, pa.string()))
+    return pa.table(columns)

@@ -57,6 +57,7 @@ _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003
 _KANA_RE = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9d]")
 _HANGUL_RE = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3131-\u318e]")
 _LETTER_RE = re.compile(r"[^\W\d_]")
+_ASCII_LETTER_RE = re.compile(r"[A-Za-z]")
 _NOISE_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#](?=\w)")
 _WORD_RE = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
@@ -129,6 +130,9 @@ def _iso(language: Language) -> str:
 # ("Sichuan to build new Sanxingdui museum") otherwise drift to other languages.
 CONFIGURED_PREFERENCE: Final = 1 / 0.3
 _PARALLEL_MIN: Final = 8
+# Texts in one call to a script's models from which all its candidates' models are loaded
+# together up front (see `_ScriptModel._preload`).
+_PRELOAD_MIN: Final = 200
 
 
 class _ScriptModel:
@@ -151,6 +155,20 @@ class _ScriptModel:
             LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
         )
         self._accurate_by_guess: dict[Language | None, LanguageDetector] = {}
+        self._languages = languages
+        self._preloaded = False
+
+    def _preload(self) -> None:
+        """Load the high-accuracy models of every candidate at once, on all cores.
+
+        lingua keeps loaded models in one cache per process, shared by every detector, so
+        this changes no result: the detectors built later find their models loaded. A large
+        batch of undecided text soon needs most of them (loaded one by one as guesses come
+        up, they cost about as much CPU on one core as all the detection that follows).
+        """
+        LanguageDetectorBuilder.from_languages(*self._languages) \
+            .with_preloaded_language_models().build()
+        self._preloaded = True
 
     def _accurate(self, guess: Language | None) -> LanguageDetector:
         detector = self._accurate_by_guess.get(guess)
@@ -164,6 +182,8 @@ class _ScriptModel:
         return detector
 
     def detect_many(self, texts: list[str]) -> list[str]:
+        if len(texts) >= _PRELOAD_MIN and not self._preloaded:
+            self._preload()
         if len(texts) < _PARALLEL_MIN:
             first = [self._fast.detect_language_of(t) for t in texts]
         else:
@@ -300,6 +320,8 @@ class LanguageIdentifier:
             stripped := _NOISE_RE.sub(" ", text)
         ):
             text = stripped
+        if text.isascii():  # only Latin letters, if any: no need to count scripts
+            return self._latin(text) if _ASCII_LETTER_RE.search(text) else (UNDETERMINED, None)
         letters = len(_LETTER_RE.findall(text))
         if letters == 0:
             return UNDETERMINED, None
@@ -356,7 +378,7 @@ class LanguageIdentifier:
     def _latin(self, text: str) -> tuple[str, _ScriptModel | None]:
         if not self._latin_active:
             return OTHER, None
-        if "en" in self._configured and not _NON_ASCII_LATIN_RE.search(text):
+        if "en" in self._configured and (text.isascii() or not _NON_ASCII_LATIN_RE.search(text)):
             words = _WORD_RE.findall(text.lower().replace("’", "'"))
             english = len(_EN_WORDS.intersection(words))
             foreign = len(_FOREIGN_WORDS.intersection(words))
