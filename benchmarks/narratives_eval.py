@@ -81,12 +81,13 @@ def embeddings(texts: list[str]) -> np.ndarray:
     return np.stack([cached[k] for k in keys]).astype(np.float32)
 
 
-def ours(rows: list[dict[str, Any]], vectors: np.ndarray, hide_dates: bool = False
-         ) -> list[str | None]:
+def ours(rows: list[dict[str, Any]], vectors: np.ndarray, hide_dates: bool = False,
+         **thresholds: Any) -> list[str | None]:
     items = [BatchItem(r["id"], r["text"], r["lang"],
                        None if hide_dates else r.get("published_at"), r.get("source"))
              for r in rows]
-    outcomes, _ = group_batch(items, vectors, load_calibration(MODEL))
+    cal = load_calibration(MODEL)
+    outcomes, _ = group_batch(items, vectors, cal.with_thresholds(**thresholds))
     return [o.narrative for o in outcomes]
 
 
@@ -127,6 +128,8 @@ def quality(bertopic_python: Path) -> list[tuple[str, str, Scores]]:
         out.append((split, "echolens narratives", scored(rows, ours(rows, vecs))))
         out.append((split, "echolens narratives, dates hidden",
                     scored(rows, ours(rows, vecs, hide_dates=True))))
+        out.append((split, "echolens narratives, no cross-script anchors (ablation)",
+                    scored(rows, ours(rows, vecs, anchor_weight=0.0))))
         out.append((split, "HDBSCAN (sklearn defaults)", scored(rows, hdbscan(vecs))))
         topics = bertopic(bertopic_python, rows, vecs)
         if topics is not None:

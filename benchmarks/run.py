@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 REPO = Path(__file__).resolve().parent.parent
+BENCH_DEMO = REPO / ".cache" / "bench-demo.duckdb"  # the demo store of the last run
 HEADLINES = (
     "cn_state_media_headlines_2022/headlines_cgtn_globaltimes_xinhua_chinadaily_bbc_2022.csv"
 )
@@ -49,12 +51,13 @@ def bench_ingest(data: Path, tmp: Path) -> dict[str, float]:
     con.close()
     bare = time.perf_counter() - start
 
-    db = echolens.open(tmp / "bench.duckdb")
-    db.detector()  # build the language models outside the timing, as a long-lived process does
+    # timed like the baseline: open to close, lingua model loading included (a cost every
+    # import pays once per process)
     start = time.perf_counter()
+    db = echolens.open(tmp / "bench.duckdb")
     report = db.ingest_records(load_dataset("cn-headlines", data))
-    ours = time.perf_counter() - start
     db.close()
+    ours = time.perf_counter() - start
     total = report.new + report.duplicate + report.rejected
     return {"rows": float(rows), "bare_s": bare, "ours_s": ours, "bare_per_s": rows / bare,
             "ours_per_s": total / ours, "new": float(report.new),
@@ -176,6 +179,8 @@ def main() -> None:
         ]
         if not args.skip_demo:
             demo = bench_demo(tmp)
+            # The store benchmarks below read the demo store this run just built.
+            shutil.copyfile(tmp / "demo.duckdb", BENCH_DEMO)
             print("demo", demo, file=sys.stderr)
             lines += [
                 "## `echolens demo` wall time",
@@ -195,11 +200,19 @@ def main() -> None:
                             capture_output=True, text=True)
     if langid.returncode == 0:
         lines += ["## Language identification", "", langid.stdout.strip(), ""]
-    evals = ["citations_eval.py", "citations_bench.py", "echo_bench.py"]
+    store = BENCH_DEMO if BENCH_DEMO.exists() and not args.skip_demo else None
+
+    def on_store(flag: str) -> list[str]:
+        return [flag, str(store)] if store else []
+
+    evals: list[list[str]] = [["citations_eval.py"],
+                              ["citations_bench.py", *on_store("--store")],
+                              ["echo_bench.py", *on_store("--db")],
+                              ["watch_bench.py", "--soak", "60"]]
     if args.with_evals:
-        evals += ["narratives_eval.py", "claims_eval.py"]
-    for script in evals:
-        run = subprocess.run([sys.executable, str(REPO / "benchmarks" / script)],
+        evals += [["narratives_eval.py"], ["claims_eval.py"], ["narratives_scaling.py"]]
+    for script, *script_args in evals:
+        run = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *script_args],
                              capture_output=True, text=True)
         if run.returncode == 0:
             lines += [run.stdout.strip(), ""]

@@ -3,8 +3,8 @@
 `assign_new_items(store, model_id)` replays the stored grouping (items in assignment order,
 vectors from the embeddings cache), adds the new items with the same code as
 `echolens cluster`, refines, relabels the narratives that changed and writes it all in one
-transaction. There is no separate index file to corrupt: the neighbour index is rebuilt from
-the store on each run, which is also what makes re-runs reproducible."""
+transaction. The neighbour index is rebuilt from the store on each run, which is also what
+makes re-runs reproducible."""
 
 from __future__ import annotations
 
@@ -18,18 +18,22 @@ import numpy as np
 
 from echolens.narratives.batch import skip_reason
 from echolens.narratives.calibration import Calibration, load_calibration
-from echolens.narratives.features import day_number, prepare
-from echolens.narratives.grouping import Grouper
+from echolens.narratives.features import Prepared, day_number, prepare
+from echolens.narratives.grouping import BLOCK, Grouper
+from echolens.narratives.index import VectorIndex, index_path, load_index, save_index
 from echolens.narratives.labels import LabelInput, label_narratives
 from echolens.narratives.storage import (
     MemberRow,
     grouped_members,
+    hashes_with_vectors,
     ungrouped_items,
+    vector_dim,
     write_outcomes,
 )
 from echolens.store.duckdb_store import DuckDBStore
 
 log = logging.getLogger(__name__)
+CHUNK = 200 * BLOCK  # items prepared at a time (51,200)
 
 
 @dataclass
@@ -38,9 +42,11 @@ class AssignReport:
     joined: int = 0
     opened: int = 0
     merged: int = 0
+    split: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> items
     queued_no_embedding: int = 0  # left for the next run, after `echolens process` embeds
     narratives_changed: int = 0
+    index_rebuilt: str | None = None  # why the index file was rebuilt from the store
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -48,6 +54,17 @@ class AssignReport:
 
 def _days(rows: Sequence[MemberRow]) -> list[float]:
     return [day_number(r.published_at) for r in rows]
+
+
+def _chunks(rows: list[MemberRow]) -> list[list[MemberRow]]:
+    return [rows[k:k + CHUNK] for k in range(0, len(rows), CHUNK)]
+
+
+def _prepare(store: DuckDBStore, model_id: str, rows: Sequence[MemberRow],
+             cal: Calibration) -> Prepared:
+    vectors = store.embeddings(model_id, [r.content_hash for r in rows])
+    return prepare(np.stack([vectors[r.content_hash] for r in rows]), [r.lang for r in rows],
+                   [r.text for r in rows], _days(rows), cal)
 
 
 def assign_new_items(
@@ -63,12 +80,12 @@ def assign_new_items(
     new = ungrouped_items(con, model_id)
     if not new:
         return report
-    vectors = store.embeddings(model_id, sorted({r.content_hash for r in old + new}))
-    lost = [r for r in old if r.content_hash not in vectors]
+    have = hashes_with_vectors(con, model_id, [r.content_hash for r in old + new])
+    lost = [r for r in old if r.content_hash not in have]
     if lost:
         log.warning("%d grouped items have no vector for %s any more; they keep their "
                     "narrative but are not used as neighbours", len(lost), model_id)
-        old = [r for r in old if r.content_hash in vectors]
+        old = [r for r in old if r.content_hash in have]
     outcomes: list[tuple[str, str | None, str, str | None, float | None]] = []
     ready: list[MemberRow] = []
     for row in new:
@@ -76,34 +93,49 @@ def assign_new_items(
         if reason:
             outcomes.append((row.item_id, None, "skipped", reason, None))
             report.skipped[reason] = report.skipped.get(reason, 0) + 1
-        elif row.content_hash not in vectors:
+        elif row.content_hash not in have:
             report.queued_no_embedding += 1
         else:
             ready.append(row)
-    dim = next(iter(vectors.values())).shape[0] if vectors else 0
+    if not old and not ready:
+        write_outcomes(con, model_id, outcomes, [], [])
+        return report
+    dim = vector_dim(con, model_id)
     grouper = Grouper(cal, dim=dim, expected=len(old) + len(ready))
-    if old:
-        grouper.restore([r.item_id for r in old],
-                        prepare(np.stack([vectors[r.content_hash] for r in old]),
-                                [r.lang for r in old], [r.text for r in old], _days(old), cal),
-                        [r.narrative_id for r in old])
-    if ready:
-        prepared = prepare(np.stack([vectors[r.content_hash] for r in ready]),
-                           [r.lang for r in ready], [r.text for r in ready], _days(ready), cal)
-        for a in grouper.add([r.item_id for r in ready], prepared):
+    path = index_path(store.path, model_id)
+    saved: VectorIndex | None = None
+    if old and path is not None:
+        saved, why = load_index(path, [r.item_id for r in old], dim)
+        if saved is None:
+            log.warning("narrative index file %s is %s; rebuilding it from the store "
+                        "(%d items)", path, why, len(old))
+            report.index_rebuilt = why
+    # chunks keep memory flat (a million float32 vectors would be 1.5 GB at once); a chunk
+    # is a whole number of grouping blocks, so chunking does not change any decision
+    for rows in _chunks(old):
+        grouper.restore([r.item_id for r in rows], _prepare(store, model_id, rows, cal),
+                        [r.narrative_id for r in rows], add_to_index=saved is None)
+    if saved is not None:
+        grouper.use_index(saved)
+    for rows in _chunks(ready):
+        for a in grouper.add([r.item_id for r in rows], _prepare(store, model_id, rows, cal)):
             outcomes.append((a.item_id, a.narrative_id,
                              "opened" if a.score is None else "joined", None, a.score))
             report.opened += a.score is None
             report.joined += a.score is not None
-    merges = grouper.refine()
-    report.merged = len(merges)
+    refined = grouper.refine()
+    report.merged = sum(e.kind == "merged" for e in refined)
+    report.split = sum(e.kind == "split" for e in refined)
     final = grouper.assignments()
     outcomes = [(i, final.get(i, n) if n else None, o, r, s) for i, n, o, r, s in outcomes]
     alive = {nid: grouper.nids[grouper.find(k)] for k, nid in enumerate(grouper.nids)}
-    changed = {final[r.item_id] for r in ready} | {alive[e.narrative_id] for e in merges}
+    changed = {final[r.item_id] for r in ready} | {alive[e.narrative_id] for e in refined} | {
+        alive[e.other_id] for e in refined if e.kind == "split" and e.other_id}
     summaries = _summaries(grouper, old + ready, final, changed)
     report.narratives_changed = len(changed)
     write_outcomes(con, model_id, outcomes, grouper.events, summaries)
+    if path is not None and len(grouper):
+        save_index(grouper.index, path, grouper.item_ids, dim)
     return report
 
 

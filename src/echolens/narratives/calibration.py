@@ -31,9 +31,14 @@ class Thresholds:
 
     join: float = 2.25  # an item joins a narrative when its score reaches this
     merge: float = 1.5  # two narratives merge when their average link reaches this
+    split: float = 0.0  # a changed narrative splits when its halves' average link is below
+    min_split: int = 3  # ... and each half has at least this many items (0: never split)
     top_m: int = 3  # a narrative's score for an item: mean of its top-m member links
     neighbours: int = 64  # members looked at per item (approximate nearest neighbours)
-    lexical_weight: float = 10.0  # z units for a lexical-anchor cosine of 1
+    lexical_weight: float = 10.0  # z units for a lexical (character 4-gram) cosine of 1
+    anchor_weight: float = 0.0  # z units for a cross-script anchor (gazetteer) cosine of 1
+    anchor_floor: float = 4.0  # anchor vectors are divided by max(L2 norm, this IDF)
+    cross_language_bonus: float = 0.0  # z units added when the two languages differ
     time_weight: float = 1.0  # z units subtracted per log1p(days apart / time_scale)
     time_scale_days: float = 30.0
     unknown_days: float = 30.0  # distance assumed when a date is missing
@@ -47,6 +52,7 @@ class Calibration:
     pair_stats: Mapping[str, tuple[float, float]]  # "en|ru" (sorted) -> (mean, sd)
     lexical_df: Mapping[int, int] = field(default_factory=dict)
     lexical_docs: int = 0
+    anchor_df: Mapping[str, int] = field(default_factory=dict)  # concept -> background docs
     thresholds: Thresholds = Thresholds()
     provenance: str = ""
 
@@ -68,6 +74,11 @@ class Calibration:
     def lexical_idf(self) -> np.ndarray:
         return _idf_of(self)
 
+    def anchor_idf(self) -> dict[str, float]:
+        from echolens.narratives.anchors import anchor_idf
+
+        return anchor_idf(self.anchor_df, self.lexical_docs)
+
     def with_thresholds(self, **changes: Any) -> Calibration:
         return replace(self, thresholds=replace(self.thresholds, **changes))
 
@@ -79,6 +90,7 @@ class Calibration:
         data["pair_stats"] = {k: [round(v[0], 6), round(v[1], 6)]
                               for k, v in self.pair_stats.items()}
         data["lexical_df"] = {str(k): v for k, v in sorted(self.lexical_df.items())}
+        data["anchor_df"] = dict(sorted(self.anchor_df.items()))
         return data
 
     @classmethod
@@ -89,6 +101,7 @@ class Calibration:
             pair_stats={k: (float(v[0]), float(v[1])) for k, v in data["pair_stats"].items()},
             lexical_df={int(k): int(v) for k, v in data.get("lexical_df", {}).items()},
             lexical_docs=int(data.get("lexical_docs", 0)),
+            anchor_df={str(k): int(v) for k, v in data.get("anchor_df", {}).items()},
             thresholds=Thresholds(**data.get("thresholds", {})),
             provenance=data.get("provenance", ""),
         )
@@ -164,6 +177,7 @@ def fit_background(
     Use a few hundred texts per language from the kind of corpus you will cluster, mostly
     unrelated to each other (a random sample is). Pair statistics are computed on disjoint
     halves of each language sample so that an item is never compared with itself."""
+    from echolens.narratives.anchors import anchor_df
     from echolens.narratives.features import center, lexical_buckets
 
     x = np.asarray(vectors, dtype=np.float32)
@@ -190,7 +204,8 @@ def fit_background(
             df[bucket] = df.get(bucket, 0) + 1
     return Calibration(
         model_id=model_id, language_means=means, pair_stats=stats, lexical_df=df,
-        lexical_docs=len(texts), thresholds=thresholds or Thresholds(), provenance=provenance,
+        lexical_docs=len(texts), anchor_df=anchor_df(list(texts)),
+        thresholds=thresholds or Thresholds(), provenance=provenance,
     )
 
 

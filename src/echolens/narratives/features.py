@@ -7,6 +7,8 @@
   Latin, words of 4+ letters cut to 8, and their character 4-grams hashed into buckets
   weighted by an IDF taken from the calibration background ("Бахмут" and "Bakhmut" share
   `#bak`, `bakh`, `akhm`, ...). Chinese has no transliteration here and gets none.
+* Anchors: concepts of a small multilingual gazetteer (places, actors, weapons, event words
+  in en/ru/uk/zh), the only lexical bridge to Chinese; see `anchors`.
 * Days: `published_at` as days since 1970 (NaN when unknown)."""
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import date, datetime
 
 import numpy as np
 
+from echolens.narratives.anchors import anchor_vector, load_gazetteer
 from echolens.narratives.calibration import Calibration
 
 LEX_BUCKETS = 1 << 16
@@ -32,6 +35,7 @@ _TRANSLIT = dict(zip(
 ))
 _WORD = re.compile(r"[^\W\d_]{4,}|\d{2,}")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_EMPTY: dict[int, float] = {}
 _MIN_IDF = 2.0  # grams in more than ~1 text in 7 of the background carry no story
 
 
@@ -97,6 +101,7 @@ class Prepared:
     langs: list[str]
     days: np.ndarray  # (n,) float64, NaN when unknown
     lexical: list[dict[int, float]]
+    anchors: list[dict[int, float]]  # cross-script concepts (see `anchors`)
 
 
 def center(vectors: np.ndarray, langs: Sequence[str], calibration: Calibration) -> np.ndarray:
@@ -117,9 +122,16 @@ def prepare(
     calibration: Calibration,
 ) -> Prepared:
     idf = calibration.lexical_idf()
+    concept_idf = calibration.anchor_idf()
+    gazetteer = load_gazetteer()
+    floor = calibration.thresholds.anchor_floor
+    # items without any term share one empty mapping (never mutated): at a million items,
+    # two empty dicts per item would cost ~130 MB
     return Prepared(
         unit=center(vectors, langs, calibration),
         langs=list(langs),
         days=np.asarray(days, dtype=np.float64),
-        lexical=[lexical_vector(t, idf) for t in texts],
+        lexical=[(lexical_vector(t, idf) or _EMPTY) if t else _EMPTY for t in texts],
+        anchors=[(anchor_vector(t, concept_idf, gazetteer, floor) or _EMPTY) if t else _EMPTY
+                 for t in texts],
     )

@@ -9,11 +9,20 @@ Untouched narratives never change id.
 
 The score of item i against item j, in z units (see `calibration`):
 
-    (cos(i, j) - mean[lang_i, lang_j]) / sd[lang_i, lang_j]
-    + lexical_weight * lexical_cosine(i, j)
+    (cos(i, j) - mean[lang_i, lang_j]) / sd[lang_i, lang_j]  (+ cross_language_bonus)
+    + lexical_weight * lexical_cosine(i, j)      (character 4-grams, transliterated)
+    + anchor_weight * anchor_cosine(i, j)        (gazetteer concepts, any script)
     - time_weight * log1p(|days_i - days_j| / time_scale)
 
-and a narrative's score for i is the mean of its top-m member scores among i's neighbours."""
+and a narrative's score for i is the mean of its top-m member scores among i's candidates:
+its nearest neighbours by vector, plus the latest items sharing its rarest anchor concepts
+(a translation whose vector is not among the nearest still meets its story that way).
+
+`refine()` also splits incoherent narratives: a narrative that changed in this run is cut in
+two by average linkage over its member scores, and the cut is kept when the average link
+between the halves falls below the split threshold (well under the merge threshold, so a
+split is never undone by the next merge). The half holding the narrative's first item keeps
+the id; the other half gets the id of its own first item; both record the split."""
 
 from __future__ import annotations
 
@@ -32,6 +41,9 @@ from echolens.narratives.index import VectorIndex, make_index
 BLOCK = 256
 LINK_SAMPLE = 24  # members per side when averaging links between two narratives
 LEXICAL_SAMPLE = 16  # of which this many per side for the lexical part
+ANCHOR_CANDIDATES = 16  # latest items per rare concept added to an item's candidates
+ANCHOR_RARE = 2  # concepts per item used to find candidates (its highest-weighted)
+SPLIT_SAMPLE = 120  # members scored pairwise when checking a narrative for a split
 
 
 def narrative_id(first_item_id: str) -> str:
@@ -40,13 +52,15 @@ def narrative_id(first_item_id: str) -> str:
 
 @dataclass(frozen=True)
 class Event:
-    """One change to the narratives: `created` or `merged` (narrative kept, other absorbed)."""
+    """One change to the narratives: `created`, `merged` (narrative kept, other absorbed) or
+    `split` (narrative kept, other opened with the `items` moved out of it)."""
 
     kind: str
     narrative_id: str
     other_id: str | None = None
     item_id: str | None = None
     score: float | None = None
+    items: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,9 @@ class Grouper:
         self._nar = np.zeros(max(expected, 1024), dtype=np.int64)
         self.item_ids: list[str] = []
         self.lexical: list[dict[int, float]] = []
+        self.anchors: list[dict[int, float]] = []
+        self._postings: dict[int, list[int]] = {}  # concept -> items mentioning it
+        self._touched: set[int] = set()  # narratives that changed since the last refine
         self.lang_codes: dict[str, int] = {}
         self._pair_mean = np.zeros((0, 0), dtype=np.float32)
         self._pair_sd = np.ones((0, 0), dtype=np.float32)
@@ -92,7 +109,10 @@ class Grouper:
             self._pair_sd = np.ones((n, n), dtype=np.float32)
             for a, la in enumerate(names):
                 for b, lb in enumerate(names):
-                    self._pair_mean[a, b], self._pair_sd[a, b] = self.cal.pair(la, lb)
+                    mean, sd = self.cal.pair(la, lb)
+                    # a cross-language bonus lowers the bar for translations of one story
+                    bonus = self.th.cross_language_bonus if la != lb else 0.0
+                    self._pair_mean[a, b], self._pair_sd[a, b] = mean - bonus * sd, sd
         return self.lang_codes[lang]
 
     def _grow(self, need: int) -> None:
@@ -117,7 +137,7 @@ class Grouper:
         return root
 
     def _append(self, item_id: str, unit: np.ndarray, lang: int, day: float,
-                lexical: dict[int, float], narrative: int) -> None:
+                lexical: dict[int, float], anchors: dict[int, float], narrative: int) -> None:
         n = len(self.item_ids)
         self._grow(n + 1)
         self._vec[n] = unit
@@ -126,6 +146,9 @@ class Grouper:
         self._nar[n] = narrative
         self.item_ids.append(item_id)
         self.lexical.append(lexical)
+        self.anchors.append(anchors)
+        for concept in anchors:
+            self._postings.setdefault(concept, []).append(n)
         self.members[narrative].append(n)
 
     def _new_narrative(self, item_id: str, nid: str | None = None) -> int:
@@ -136,7 +159,7 @@ class Grouper:
 
     # -- scoring ---------------------------------------------------------------------------
     def _scores(self, cos: np.ndarray, lang: int, day: float, lexical: dict[int, float],
-                others: np.ndarray) -> np.ndarray:
+                anchors: dict[int, float], others: np.ndarray) -> np.ndarray:
         th = self.th
         langs = self._lang[others]
         z = (cos - self._pair_mean[lang, langs]) / self._pair_sd[lang, langs]
@@ -147,20 +170,47 @@ class Grouper:
             lex = np.fromiter((lexical_cosine(lexical, self.lexical[o]) for o in others),
                               dtype=np.float64, count=len(others))
             z = z + th.lexical_weight * lex
+        if th.anchor_weight and anchors:
+            anc = np.fromiter((lexical_cosine(anchors, self.anchors[o]) for o in others),
+                              dtype=np.float64, count=len(others))
+            z = z + th.anchor_weight * anc
         return np.asarray(z, dtype=np.float64)
+
+    def _anchor_candidates(self, anchors: dict[int, float], limit: int) -> list[int]:
+        """The latest items (below `limit`) sharing this item's rarest concepts."""
+        if not self.th.anchor_weight or not anchors:
+            return []
+        rare = sorted(anchors, key=lambda c: (-anchors[c], c))[:ANCHOR_RARE]
+        out: list[int] = []
+        for concept in rare:
+            posting = self._postings.get(concept, [])
+            end = len(posting)
+            while end and posting[end - 1] >= limit:
+                end -= 1
+            out.extend(posting[max(0, end - ANCHOR_CANDIDATES):end])
+        return out
 
     # -- the two entry points --------------------------------------------------------------
     def restore(self, item_ids: Sequence[str], prepared: Prepared,
-                narrative_ids: Sequence[str]) -> None:
-        """Re-load items already grouped (in their original order) without re-deciding."""
+                narrative_ids: Sequence[str], add_to_index: bool = True) -> None:
+        """Re-load items already grouped (in their original order) without re-deciding.
+        Call it once per chunk for large stores; `add_to_index=False` when a saved index
+        that already holds them will be given to `use_index`."""
         by_nid = {nid: i for i, nid in enumerate(self.nids)}
         for row, (item_id, nid) in enumerate(zip(item_ids, narrative_ids, strict=True)):
             if nid not in by_nid:
                 by_nid[nid] = self._new_narrative(item_id, nid)
             self._append(item_id, prepared.unit[row], self._code(prepared.langs[row]),
-                         float(prepared.days[row]), prepared.lexical[row], by_nid[nid])
-        if len(item_ids):
+                         float(prepared.days[row]), prepared.lexical[row],
+                         prepared.anchors[row], by_nid[nid])
+        if add_to_index and len(item_ids):
             self.index.add(prepared.unit.astype(np.float32))
+
+    def use_index(self, index: VectorIndex) -> None:
+        """Search `index` (holding exactly the restored items, in order) from now on."""
+        if len(index) != len(self.item_ids):
+            raise ValueError(f"index holds {len(index)} vectors, not {len(self.item_ids)}")
+        self.index = index
 
     def add(self, item_ids: Sequence[str], prepared: Prepared) -> list[Assignment]:
         """Group new items, in (published_at, id) order; return one assignment per item."""
@@ -168,6 +218,9 @@ class Grouper:
         order = sorted(range(len(item_ids)), key=lambda r: (
             math.inf if math.isnan(prepared.days[r]) else float(prepared.days[r]), item_ids[r]))
         out: list[Assignment] = []
+        # narrative -> its current root (merges only happen in `refine`, not during `add`)
+        roots = np.zeros(len(self.nids) + len(item_ids) + 1, dtype=np.int64)
+        roots[: len(self.nids)] = [self.find(k) for k in range(len(self.nids))]
         for start in range(0, len(order), BLOCK):
             rows = order[start:start + BLOCK]
             queries = prepared.unit[rows].astype(np.float32)
@@ -181,27 +234,28 @@ class Grouper:
                 if len(cand) > th.neighbours:
                     top = np.argpartition(-cos, th.neighbours - 1)[: th.neighbours]
                     cand, cos = cand[top], cos[top]
+                anchors = prepared.anchors[row]
+                extra = sorted(set(self._anchor_candidates(anchors, base + j)) - set(
+                    cand.tolist()))
+                if extra:
+                    more = np.asarray(extra, dtype=np.int64)
+                    cand = np.concatenate([cand, more])
+                    cos = np.concatenate([cos, self._vec[more].astype(np.float32) @ queries[j]])
                 lang = self._code(prepared.langs[row])
                 day = float(prepared.days[row])
                 lexical = prepared.lexical[row]
                 item_id = item_ids[row]
                 best_nar, best_score = -1, -math.inf
                 if len(cand):
-                    scores = self._scores(cos, lang, day, lexical, cand)
-                    per: dict[int, list[float]] = {}
-                    for c, s in zip(cand.tolist(), scores.tolist(), strict=True):
-                        per.setdefault(self.find(int(self._nar[c])), []).append(s)
-                    ranked = []
-                    for nar, vals in per.items():
-                        vals.sort(reverse=True)
-                        ranked.append((sum(vals[: th.top_m]) / min(len(vals), th.top_m), -nar))
-                    ranked.sort(reverse=True)
-                    best_score, best_nar = ranked[0][0], -ranked[0][1]
-                    for score, neg in ranked[1:]:
-                        if score < th.merge:
+                    scores = self._scores(cos, lang, day, lexical, anchors, cand)
+                    nars, means = _top_m_means(roots[self._nar[cand]], scores, th.top_m)
+                    ranked = np.lexsort((nars, -means))  # best mean, then older narrative
+                    best_nar, best_score = int(nars[ranked[0]]), float(means[ranked[0]])
+                    for k in ranked[1:].tolist():
+                        if means[k] < th.merge:
                             break
-                        pair = (min(best_nar, -neg), max(best_nar, -neg))
-                        self._merge_candidates.add(pair)
+                        other = int(nars[k])
+                        self._merge_candidates.add((min(best_nar, other), max(best_nar, other)))
                 if best_nar >= 0 and best_score >= th.join:
                     narrative = best_nar
                     out.append(Assignment(item_id, self.nids[narrative], float(best_score)))
@@ -210,33 +264,84 @@ class Grouper:
                         # close to a narrative without joining it: a merge to check later
                         self._merge_candidates.add((best_nar, len(self.nids)))
                     narrative = self._new_narrative(item_id)
+                    roots[narrative] = narrative
                     self.events.append(Event("created", self.nids[narrative], item_id=item_id))
                     out.append(Assignment(item_id, self.nids[narrative], None))
-                self._append(item_id, prepared.unit[row], lang, day, lexical, narrative)
+                self._append(item_id, prepared.unit[row], lang, day, lexical, anchors,
+                             narrative)
+                self._touched.add(narrative)
             self.index.add(queries)
         return out
 
     # -- refinement ------------------------------------------------------------------------
-    def average_link(self, a: int, b: int) -> float:
-        """Mean score over (sampled) member pairs of narratives a and b."""
+    def pair_scores(self, rows_a: Sequence[int], rows_b: Sequence[int]) -> np.ndarray:
+        """The item-item score matrix (see the module docstring) of two lists of positions."""
         th = self.th
-        ma, mb = np.asarray(_sample(self.members[a])), np.asarray(_sample(self.members[b]))
+        ma, mb = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
         cos = self._vec[ma].astype(np.float32) @ self._vec[mb].astype(np.float32).T
         la, lb = self._lang[ma][:, None], self._lang[mb][None, :]
         z = (cos - self._pair_mean[la, lb]) / self._pair_sd[la, lb]
         apart = np.abs(self._days[ma][:, None] - self._days[mb][None, :])
         apart = np.where(np.isnan(apart), th.unknown_days, apart)
-        total = float(z.sum() - th.time_weight * np.log1p(apart / th.time_scale_days).sum())
-        if th.lexical_weight:
-            lex_a = [self.lexical[i] for i in ma[:LEXICAL_SAMPLE]]
-            lex_b = [self.lexical[j] for j in mb[:LEXICAL_SAMPLE]]
-            pairs = [lexical_cosine(x, y) for x in lex_a for y in lex_b if x and y]
-            mean_lex = sum(pairs) / (len(lex_a) * len(lex_b))
-            total += th.lexical_weight * mean_lex * z.size
-        return float(total / z.size)
+        z = z.astype(np.float64) - th.time_weight * np.log1p(apart / th.time_scale_days)
+        for weight, sparse in ((th.lexical_weight, self.lexical),
+                               (th.anchor_weight, self.anchors)):
+            if not weight:
+                continue
+            for i, a in enumerate(ma.tolist()):
+                if sparse[a]:
+                    z[i] += weight * np.fromiter(
+                        (lexical_cosine(sparse[a], sparse[b]) if sparse[b] else 0.0
+                         for b in mb.tolist()), dtype=np.float64, count=len(mb))
+        return np.asarray(z, dtype=np.float64)
+
+    def average_link(self, a: int, b: int) -> float:
+        """Mean score over (sampled) member pairs of narratives a and b."""
+        return float(self.pair_scores(_sample(self.members[a]), _sample(self.members[b])).mean())
+
+    def _split(self, nar: int) -> Event | None:
+        """Cut narrative `nar` in two when its halves are too far apart (see module doc)."""
+        from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import squareform
+
+        th = self.th
+        members = self.members[nar]
+        if th.min_split <= 0 or len(members) < 2 * th.min_split:
+            return None
+        sample = _sample(members, SPLIT_SAMPLE)
+        scores = self.pair_scores(sample, sample)
+        scores = (scores + scores.T) / 2
+        dist = scores.max() - scores
+        np.fill_diagonal(dist, 0.0)
+        parts = fcluster(linkage(squareform(dist, checks=False), "average"), 2, "maxclust")
+        keep_part = parts[0]  # the part holding the narrative's first item keeps its id
+        in_a = parts == keep_part
+        if in_a.all():
+            return None
+        link = float(scores[np.ix_(in_a, ~in_a)].mean())
+        if link >= th.split:
+            return None
+        a_rows = [m for m, flag in zip(sample, in_a.tolist(), strict=True) if flag]
+        b_rows = [m for m, flag in zip(sample, in_a.tolist(), strict=True) if not flag]
+        sampled = set(sample)
+        rest = [m for m in members if m not in sampled]
+        if rest:  # members beyond the sample go to the half they are closer to on average
+            closer_b = (self.pair_scores(rest, b_rows).mean(axis=1)
+                        > self.pair_scores(rest, a_rows).mean(axis=1))
+            b_rows += [m for m, flag in zip(rest, closer_b.tolist(), strict=True) if flag]
+        moved = sorted(b_rows)
+        kept = sorted(set(members) - set(moved))
+        if len(moved) < th.min_split or len(kept) < th.min_split:
+            return None
+        new = self._new_narrative(self.item_ids[moved[0]])
+        self.members[nar], self.members[new] = kept, moved
+        self._nar[np.asarray(moved)] = new
+        return Event("split", self.nids[nar], other_id=self.nids[new], score=round(link, 4),
+                     items=tuple(self.item_ids[m] for m in moved))
 
     def refine(self) -> list[Event]:
-        """Merge narratives that converged (average link >= merge threshold), best first.
+        """Merge narratives that converged (average link >= merge threshold), best first,
+        then split the changed narratives that are incoherent; return the events.
 
         Candidate pairs are those seen close during `add`; after a merge, the merged
         narrative's links to the neighbours of both sides are recomputed."""
@@ -248,6 +353,7 @@ class Grouper:
                 neighbours.setdefault(ra, set()).add(rb)
                 neighbours.setdefault(rb, set()).add(ra)
         version: dict[int, int] = {}
+        kept_by_merge: set[int] = set()
         heap: list[tuple[float, int, int, int, int]] = []
         links: dict[tuple[int, int], float] = {}
 
@@ -270,6 +376,7 @@ class Grouper:
             if self.find(keep) != keep or self.find(gone) != gone:
                 continue
             self.parent[gone] = keep  # the older narrative (lower index) keeps its id
+            kept_by_merge.add(keep)
             size_keep, size_gone = len(self.members[keep]), len(self.members[gone])
             old_links = {o: (links.get((min(keep, o), max(keep, o))),
                              links.get((min(gone, o), max(gone, o))))
@@ -295,6 +402,13 @@ class Grouper:
                 else:
                     push(keep, other)
         self._merge_candidates = set()
+        touched = {self.find(n) for n in self._touched | kept_by_merge}
+        self._touched = set()
+        for nar in sorted(touched):
+            cut = self._split(nar)
+            if cut is not None:
+                merged.append(cut)
+                self.events.append(cut)
         return merged
 
     # -- results ---------------------------------------------------------------------------
@@ -314,8 +428,26 @@ class Grouper:
         return np.asarray(mean / (np.linalg.norm(mean) or 1.0), dtype=np.float32)
 
 
-def _sample(members: list[int]) -> list[int]:
-    if len(members) <= LINK_SAMPLE:
+def _top_m_means(nars: np.ndarray, scores: np.ndarray, top_m: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct narrative of `nars` and the mean of its top-`top_m` `scores`."""
+    order = np.lexsort((-scores, nars))  # by narrative, best score first
+    nars_s, scores_s = nars[order], scores[order]
+    change = np.empty(len(nars_s), dtype=bool)
+    change[:1] = True
+    np.not_equal(nars_s[1:], nars_s[:-1], out=change[1:])
+    starts = np.flatnonzero(change)
+    group = np.cumsum(change) - 1
+    rank = np.arange(len(nars_s)) - starts[group]
+    keep = rank < top_m
+    sums = np.bincount(group[keep], weights=scores_s[keep])
+    counts = np.bincount(group[keep])
+    return nars_s[starts], sums / counts
+
+
+def _sample(members: list[int], size: int = LINK_SAMPLE) -> list[int]:
+    """`size` members spread evenly over the list (the first member always included)."""
+    if len(members) <= size:
         return members
-    step = len(members) / LINK_SAMPLE
-    return [members[int(i * step)] for i in range(LINK_SAMPLE)]
+    step = len(members) / size
+    return [members[int(i * step)] for i in range(size)]

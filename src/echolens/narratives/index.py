@@ -1,8 +1,19 @@
 """Nearest-neighbour search over the items already grouped: exact (numpy) for small stores,
-`usearch` HNSW for large ones. Both answer a block of queries at once."""
+`usearch` HNSW for large ones. Both answer a block of queries at once.
+
+A store keeps its index in a file beside the database (`index_path`) so that a run does
+not rebuild the HNSW graph of every item it already holds. The file is a cache of the store,
+never the truth: `load_index` checks it against the store's grouped items (count, dimension
+and a digest of their ids in assignment order) and the caller rebuilds it from the store,
+with a warning, when it is missing, unreadable or stale."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,6 +29,8 @@ class VectorIndex(Protocol):
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(indices, cosines), each (len(queries), <=k), best first; -1 pads missing."""
         ...
+
+    def save(self, path: Path) -> None: ...
 
 
 class ExactIndex:
@@ -50,6 +63,19 @@ class ExactIndex:
         top_sims = np.take_along_axis(sims, top, axis=1)
         order = np.lexsort((top, -top_sims), axis=1)
         return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
+
+    def save(self, path: Path) -> None:
+        with path.open("wb") as handle:
+            np.save(handle, self._data[: self._n])
+
+    @classmethod
+    def load(cls, path: Path, dim: int) -> ExactIndex:
+        data = np.load(path, allow_pickle=False)
+        if data.ndim != 2 or data.shape[1] != dim:
+            raise ValueError(f"shape {data.shape} is not (n, {dim})")
+        index = cls(dim)
+        index.add(np.asarray(data, dtype=np.float32))
+        return index
 
 
 class USearchIndex:
@@ -89,6 +115,72 @@ class USearchIndex:
             keys[row, count:] = -1
         return keys, 1.0 - dist
 
+    def save(self, path: Path) -> None:
+        self._index.save(str(path))
+
+    @classmethod
+    def load(cls, path: Path, dim: int) -> USearchIndex:
+        index = cls(dim)
+        index._index.load(str(path))
+        if index._index.ndim != dim:
+            raise ValueError(f"dimension {index._index.ndim} is not {dim}")
+        index._n = len(index._index)
+        return index
+
 
 def make_index(dim: int, expected: int) -> VectorIndex:
     return ExactIndex(dim) if expected <= EXACT_LIMIT else USearchIndex(dim)
+
+
+# -- the index file of a store ----------------------------------------------------------------
+def index_path(store_path: str, model_id: str) -> Path | None:
+    """Where a store keeps its narrative index for `model_id` (None for in-memory stores)."""
+    if store_path in ("", ":memory:"):
+        return None
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", model_id)
+    return Path(f"{store_path}.narratives") / f"{slug}.index"
+
+
+def ids_digest(item_ids: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for item_id in item_ids:
+        digest.update(item_id.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def save_index(index: VectorIndex, path: Path, item_ids: Sequence[str], dim: int) -> None:
+    """Write the index and its manifest (written last: a crash leaves a stale file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    manifest = path.with_suffix(".json")
+    manifest.unlink(missing_ok=True)
+    index.save(path)
+    manifest.write_text(json.dumps({
+        "kind": type(index).__name__, "dim": dim, "count": len(item_ids),
+        "ids_sha256": ids_digest(item_ids)}))
+
+
+def load_index(path: Path, item_ids: Sequence[str], dim: int) -> tuple[VectorIndex | None, str]:
+    """The saved index when it matches `item_ids` (in order), else (None, why not)."""
+    manifest = path.with_suffix(".json")
+    if not path.exists() or not manifest.exists():
+        return None, "missing"
+    try:
+        meta = json.loads(manifest.read_text())
+        if meta.get("count") != len(item_ids) or meta.get("dim") != dim:
+            return None, "stale (item count or dimension differs from the store)"
+        if meta.get("ids_sha256") != ids_digest(item_ids):
+            return None, "stale (items differ from the store)"
+        kind = meta.get("kind")
+        index: VectorIndex
+        if kind == "ExactIndex":
+            index = ExactIndex.load(path, dim)
+        elif kind == "USearchIndex":
+            index = USearchIndex.load(path, dim)
+        else:
+            return None, f"unknown index kind {kind!r}"
+    except (OSError, EOFError, ValueError, RuntimeError) as exc:
+        return None, f"unreadable ({exc})"
+    if len(index) != len(item_ids):
+        return None, "corrupted (holds a different number of vectors)"
+    return index, "ok"

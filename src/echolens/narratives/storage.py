@@ -55,6 +55,21 @@ def ungrouped_items(con: duckdb.DuckDBPyConnection, model_id: str) -> list[Membe
     return [MemberRow(r[0], "", r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
+def hashes_with_vectors(con: duckdb.DuckDBPyConnection, model_id: str,
+                        hashes: Sequence[str]) -> set[str]:
+    """Which of `hashes` have a vector for `model_id` (without loading the vectors)."""
+    rows = con.execute(
+        "SELECT content_hash FROM embeddings WHERE model_id = ? "
+        "AND content_hash IN (SELECT unnest(?))", [model_id, list(hashes)]).fetchall()
+    return {r[0] for r in rows}
+
+
+def vector_dim(con: duckdb.DuckDBPyConnection, model_id: str) -> int:
+    rows = con.execute("SELECT len(vector) FROM embeddings WHERE model_id = ? LIMIT 1",
+                       [model_id]).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
 def next_position(con: duckdb.DuckDBPyConnection, model_id: str) -> int:
     row = con.execute(
         "SELECT coalesce(max(position) + 1, 0) FROM narrative_members WHERE model_id = ?",
@@ -109,6 +124,19 @@ def write_outcomes(
                     [(model_id, event.narrative_id, stamp, "merged_from", event.other_id,
                       event.score),
                      (model_id, event.other_id, stamp, "merged_into", event.narrative_id,
+                      event.score)],
+                )
+            elif event.kind == "split":
+                con.executemany(
+                    "UPDATE narrative_members SET narrative_id = ? "
+                    "WHERE model_id = ? AND item_id = ?",
+                    [(event.other_id, model_id, item) for item in event.items],
+                )
+                con.executemany(
+                    "INSERT INTO narrative_history VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                    [(model_id, event.narrative_id, stamp, "split_into", event.other_id,
+                      event.score),
+                     (model_id, event.other_id, stamp, "split_from", event.narrative_id,
                       event.score)],
                 )
         for s in summaries:

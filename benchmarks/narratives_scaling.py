@@ -1,0 +1,114 @@
+"""How narrative grouping time and memory grow with the number of items (10k, 100k, 1M).
+
+The vectors are SYNTHETIC: each item is a real item's multilingual-e5 vector (the dev gold
+items, `eval-dev/narratives`, embedded once and cached under `.cache/narratives_eval/`) plus
+Gaussian noise, with that item's language; dates are spread over one year in input order.
+So the items are "drawn around real centroids"; they carry no text, so the lexical and
+anchor parts of the score are off (they cost per-item time that is linear anyway).
+
+Each size runs in a fresh process, generating, preparing and grouping the items in chunks
+of 50,000 so that the whole input never sits in memory as float32; peak RSS is that
+process's maximum resident set (Python, numpy and usearch included). CPU time is quoted
+beside wall time because the machine may be shared. The baseline in the
+same run is the smallest size: time and memory ratios against it show the growth
+(linear growth would be a time ratio equal to the size ratio).
+
+Usage: `.venv/bin/python benchmarks/narratives_scaling.py [--sizes 10000,100000,1000000]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from narratives_eval import MODEL, embeddings, load_gold, machine  # noqa: E402
+
+from echolens.narratives.calibration import load_calibration  # noqa: E402
+from echolens.narratives.features import prepare  # noqa: E402
+from echolens.narratives.grouping import Grouper  # noqa: E402
+
+CHUNK = 50_000
+NOISE = 0.02  # per-dimension sd around the real vector (unit vectors of dim 384)
+
+
+def worker(n: int, seed: int = 0) -> dict[str, float]:
+    gold = load_gold()
+    base = embeddings([r["text"] for r in gold])
+    langs_base = [r["lang"] for r in gold]
+    cal = load_calibration(MODEL).with_thresholds(lexical_weight=0.0, anchor_weight=0.0)
+    rng = np.random.default_rng(seed)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    grouper = Grouper(cal, dim=base.shape[1], expected=n)
+    for first in range(0, n, CHUNK):
+        size = min(CHUNK, n - first)
+        pick = rng.integers(0, len(gold), size=size)
+        vecs = base[pick] + rng.normal(scale=NOISE, size=(size, base.shape[1])).astype(
+            np.float32)
+        days = 19000.0 + 365.0 * (first + np.arange(size)) / n
+        prepared = prepare(vecs, [langs_base[i] for i in pick], [""] * size, days.tolist(), cal)
+        del vecs
+        grouper.add([f"s{first + k:07d}" for k in range(size)], prepared)
+        del prepared
+    events = grouper.refine()
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
+    narratives = len({grouper.find(int(x)) for x in range(len(grouper.nids))})
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"n": n, "seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak,
+            "narratives": narratives,
+            "merges": sum(e.kind == "merged" for e in events),
+            "splits": sum(e.kind == "split" for e in events)}
+
+
+def run(sizes: list[int]) -> str:
+    rows = []
+    for n in sizes:
+        out = subprocess.run([sys.executable, __file__, "--worker", str(n)], check=True,
+                             capture_output=True, text=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    base = rows[0]
+    lines = [
+        "## Narratives: scaling (synthetic vectors around real ones)\n",
+        f"Command: `python benchmarks/narratives_scaling.py --sizes "
+        f"{','.join(str(s) for s in sizes)}`  \nMachine: {machine()}  \n"
+        "Items are SYNTHETIC: real dev-gold multilingual-e5 vectors plus Gaussian noise "
+        f"(sd {NOISE}), same language, dates spread over a year; no text, so the lexical "
+        "and anchor terms are off. One fresh process per size; chunks of 50,000. Baseline: "
+        f"the {base['n']:,}-item run of the same invocation. Goals: near-linear growth, "
+        "< 2 GB peak RSS at 1M.\n",
+        "| items | wall s | CPU s | items per CPU s | CPU time ratio (size ratio) | "
+        "peak RSS (MB) | narratives | merges | splits |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {int(r['n']):,} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+            f"{r['n'] / r['cpu_seconds']:,.0f} | "
+            f"{r['cpu_seconds'] / base['cpu_seconds']:.1f}x ({r['n'] / base['n']:.0f}x) | "
+            f"{r['peak_mb']:,.0f} | {int(r['narratives']):,} | {int(r['merges']):,} | "
+            f"{int(r['splits']):,} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker)))
+        return
+    print(run([int(x) for x in args.sizes.split(",") if x]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Cross-script anchors: the places, actors, weapons and event words of a story, recognised
+in any of en/ru/uk/zh and reduced to one concept ("Бахмут", "Artemovsk" and "巴赫穆特" all
+give `bakhmut`).
+
+The multilingual embeddings keep a language component that the centring in `features` only
+partly removes; names and event words survive translation, so items that share rare
+concepts are likely the same story whatever their language. The concepts and their surface
+forms are data (`calibration_data/anchors.tsv`, written from general knowledge of the war
+and world politics, never from evaluation items); their weights are IDFs from the
+calibration background (`Calibration.anchor_df`), so a concept that every item mentions
+("Russia") weighs almost nothing."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+ANCHORS_PATH = Path(__file__).with_name("calibration_data") / "anchors.tsv"
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    concepts: tuple[str, ...]
+    pattern: re.Pattern[str]
+    form_concepts: Mapping[str, tuple[int, ...]]  # matched form (lower case) -> concepts
+
+    def find(self, text: str) -> set[int]:
+        """Indices of the concepts mentioned in `text`."""
+        found: set[int] = set()
+        for match in self.pattern.finditer(text.lower()):
+            found.update(self.form_concepts.get(match.group(0), ()))
+        return found
+
+
+def parse_gazetteer(lines: list[str]) -> Gazetteer:
+    concepts: list[str] = []
+    forms: dict[str, list[int]] = {}
+    alternatives: dict[str, str] = {}
+    for raw in lines:
+        line = raw.rstrip()
+        if line.lstrip().startswith("#") or "\t" not in line:
+            continue
+        concept, surface = line.split("\t", 1)
+        index = len(concepts)
+        concepts.append(concept.strip())
+        for form in surface.split("|"):
+            form = form.strip().lower()
+            whole = form.endswith("$")
+            form = form.rstrip("$")
+            if not form:
+                continue
+            forms.setdefault(form, [])
+            if index not in forms[form]:
+                forms[form].append(index)
+            if _CJK.search(form):
+                alternatives[form] = re.escape(form)
+            else:  # a word prefix (or whole word), never the middle of a word
+                tail = r"(?![^\W_])" if whole else ""
+                alternatives[form] = rf"(?<![^\W_]){re.escape(form)}{tail}"
+    ordered = sorted(alternatives, key=lambda f: (-len(f), f))  # longest form wins
+    pattern = re.compile("|".join(alternatives[f] for f in ordered)) if ordered else re.compile(
+        r"(?!x)x")
+    return Gazetteer(tuple(concepts), pattern, {f: tuple(c) for f, c in forms.items()})
+
+
+@lru_cache(maxsize=1)
+def load_gazetteer(path: Path = ANCHORS_PATH) -> Gazetteer:
+    return parse_gazetteer(path.read_text(encoding="utf-8").splitlines())
+
+
+NORM_FLOOR = 4.0  # IDF of a concept in ~1 background text in 55
+
+
+def anchor_vector(text: str, idf: Mapping[str, float], gazetteer: Gazetteer | None = None,
+                  floor: float = NORM_FLOOR) -> dict[int, float]:
+    """Sparse IDF vector of the concepts in `text` (concept index -> weight), divided by its
+    L2 norm or by `floor` if larger: two texts that share only common concepts ("Russia",
+    "Ukraine") then get a small cosine, not 1."""
+    gaz = gazetteer or load_gazetteer()
+    weights = {c: idf.get(gaz.concepts[c], 0.0) for c in gaz.find(text)}
+    weights = {c: w for c, w in weights.items() if w > 0}
+    norm = max(math.sqrt(sum(w * w for w in weights.values())), floor)
+    return {c: w / norm for c, w in weights.items()} if weights else {}
+
+
+def anchor_idf(df: Mapping[str, int], docs: int, min_idf: float = 1.0) -> dict[str, float]:
+    """IDF of each concept over `docs` background texts; concepts never seen there get the
+    highest IDF (rare by definition); those below `min_idf` (in ~1 text in 3) are dropped."""
+    gaz = load_gazetteer()
+    out: dict[str, float] = {}
+    for concept in gaz.concepts:
+        value = math.log((docs + 1) / (df.get(concept, 0) + 1))
+        if value >= min_idf:
+            out[concept] = value
+    return out
+
+
+def anchor_df(texts: list[str]) -> dict[str, int]:
+    """In how many of `texts` each concept occurs (for the calibration background)."""
+    gaz = load_gazetteer()
+    counts: dict[str, int] = {}
+    for text in texts:
+        for c in gaz.find(text):
+            counts[gaz.concepts[c]] = counts.get(gaz.concepts[c], 0) + 1
+    return counts

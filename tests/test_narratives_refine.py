@@ -1,0 +1,220 @@
+"""Refinement splits, the index file of a store, and cross-script anchors."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from echolens.model import Source
+from echolens.narratives.anchors import anchor_vector, load_gazetteer, parse_gazetteer
+from echolens.narratives.assign import assign_new_items
+from echolens.narratives.batch import BatchItem
+from echolens.narratives.calibration import Calibration
+from echolens.narratives.features import day_number, lexical_cosine, prepare
+from echolens.narratives.grouping import Grouper, narrative_id
+from echolens.narratives.index import index_path
+from echolens.store.base import WriteBatch
+from echolens.store.duckdb_store import DuckDBStore
+from tests.test_narratives_fixtures import calibration, corpus, store_item
+
+MODEL = "test-model"
+
+
+def _prepared(records: list[dict[str, object]], cal: Calibration
+              ) -> tuple[list[str], object]:
+    items = [BatchItem(str(r["id"]), str(r["text"]), str(r["lang"]), str(r["published_at"]))
+             for r in records]
+    vectors = np.stack([np.asarray(r["vector"]) for r in records])
+    return [i.id for i in items], prepare(vectors, [i.lang for i in items],
+                                          [i.text for i in items],
+                                          [day_number(i.published_at) for i in items], cal)
+
+
+def _drifted_grouper(cal: Calibration) -> tuple[Grouper, list[dict[str, object]],
+                                                list[dict[str, object]]]:
+    """Stories 0 and 1 stored as ONE narrative (as after a bad merge), story 2 apart; then a
+    new item of story 0 arrives."""
+    mixed = corpus([0, 1], seed=1)
+    apart = corpus([2], seed=1)
+    grouper = Grouper(cal, dim=np.asarray(mixed[0]["vector"]).shape[0])
+    ids, prepared = _prepared(mixed + apart, cal)
+    grouper.restore(ids, prepared,  # type: ignore[arg-type]
+                    ["nMIXED"] * len(mixed) + ["nAPART"] * len(apart))
+    new = corpus([0], per_lang=1, seed=9)
+    new_ids, new_prepared = _prepared(new, cal)
+    grouper.add(new_ids, new_prepared)  # type: ignore[arg-type]
+    return grouper, mixed, apart
+
+
+def test_refine_splits_an_incoherent_narrative_and_leaves_the_others_alone() -> None:
+    cal = calibration().with_thresholds(split=1.0)
+    grouper, mixed, apart = _drifted_grouper(cal)
+    events = grouper.refine()
+    splits = [e for e in events if e.kind == "split"]
+    assert len(splits) == 1
+    split = splits[0]
+    story1 = [str(r["id"]) for r in mixed if r["topic"] == 1]
+    assert split.narrative_id == "nMIXED"  # the half with the first item keeps the id
+    assert sorted(split.items) == sorted(story1)
+    assert split.other_id == narrative_id(story1[0])  # first moved item, in stored order
+    final = grouper.assignments()
+    assert {final[str(r["id"])] for r in mixed if r["topic"] == 0} == {"nMIXED"}
+    assert {final[i] for i in story1} == {split.other_id}
+    assert {final[str(r["id"])] for r in apart} == {"nAPART"}  # untouched: same id
+    again, _, _ = _drifted_grouper(cal)  # re-running gives the same narratives and events
+    assert again.refine() == events and again.assignments() == final
+
+
+def test_no_split_when_the_halves_stay_close_or_splitting_is_off() -> None:
+    cal = calibration()
+    grouper, _, _ = _drifted_grouper(cal.with_thresholds(split=-50.0))
+    assert not [e for e in grouper.refine() if e.kind == "split"]
+    grouper, _, _ = _drifted_grouper(cal.with_thresholds(split=1.0, min_split=0))
+    assert not [e for e in grouper.refine() if e.kind == "split"]
+
+
+# -- the store ---------------------------------------------------------------------------------
+def _store(path: Path) -> DuckDBStore:
+    store = DuckDBStore(path)
+    store.upsert_sources([Source(id="tass", name="TASS", ecosystem="ru_state",
+                                 domain="tass.ru", platform="web", kind="outlet",
+                                 origin="test")])
+    return store
+
+
+def _add(store: DuckDBStore, records: list[dict[str, object]]) -> None:
+    store.write(WriteBatch(items=[store_item(r) for r in records], rejects=[], bands=[],
+                           signatures=[], relinks=[]))
+    store.put_embeddings(MODEL, [f"h-{r['id']}" for r in records],
+                         np.stack([np.asarray(r["vector"]) for r in records]))
+
+
+def _members(store: DuckDBStore) -> dict[str, str | None]:
+    return dict(store.con.execute(
+        "SELECT item_id, narrative_id FROM narrative_members WHERE model_id = ?", [MODEL]
+    ).fetchall())
+
+
+def test_split_in_the_store_relinks_members_and_records_history(tmp_path: Path) -> None:
+    cal = calibration().with_thresholds(split=1.0)
+    store = _store(tmp_path / "s.duckdb")
+    first = corpus([0, 1], seed=1)
+    _add(store, first)
+    assign_new_items(store, MODEL, cal)
+    members = _members(store)
+    kept = members[str(first[0]["id"])]
+    assert kept is not None
+    # a narrative that drifted: both stories under one id
+    store.con.execute("UPDATE narrative_members SET narrative_id = ? WHERE model_id = ?",
+                      [kept, MODEL])
+    _add(store, corpus([0], per_lang=1, seed=5))
+    report = assign_new_items(store, MODEL, cal)
+    assert report.split == 1
+    after = _members(store)
+    story0 = {after[str(r["id"])] for r in first if r["topic"] == 0}
+    story1 = {after[str(r["id"])] for r in first if r["topic"] == 1}
+    assert story0 == {kept} and len(story1) == 1 and story1 != story0
+    (other,) = story1
+    history = store.con.execute(
+        "SELECT narrative_id, event, other_id FROM narrative_history "
+        "WHERE event LIKE 'split%' ORDER BY event").fetchall()
+    assert history == [(other, "split_from", kept), (kept, "split_into", other)]
+    status = dict(store.con.execute("SELECT id, status FROM narratives").fetchall())
+    assert status[kept] == status[other] == "active"
+    store.close()
+
+
+def test_missing_or_corrupted_index_file_is_rebuilt_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cal = calibration()
+    batches = [corpus([0, 1], seed=1), corpus([0, 2], seed=2), corpus([1, 3], seed=3)]
+    reference = _store(tmp_path / "ref.duckdb")  # index file left alone
+    store = _store(tmp_path / "s.duckdb")
+    path = index_path(store.path, MODEL)
+    assert path is not None
+    for k, batch in enumerate(batches):
+        for target in (reference, store):
+            _add(target, batch)
+        assert assign_new_items(reference, MODEL, cal).index_rebuilt is None
+        if k == 1:
+            path.write_bytes(b"not an index")
+        if k == 2:
+            path.unlink()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="echolens.narratives.assign"):
+            report = assign_new_items(store, MODEL, cal)
+        if k == 0:
+            assert report.index_rebuilt is None and not caplog.records
+        else:
+            assert report.index_rebuilt is not None
+            assert ("unreadable" if k == 1 else "missing") in report.index_rebuilt
+            assert any("rebuilding it from the store" in r.getMessage()
+                       for r in caplog.records)
+        assert path.exists()
+        assert _members(store) == _members(reference)  # rebuilt, never silently emptied
+    reference.close()
+    store.close()
+
+
+def test_stale_index_file_is_not_trusted(tmp_path: Path) -> None:
+    cal = calibration()
+    store = _store(tmp_path / "s.duckdb")
+    _add(store, corpus([0], seed=1))
+    assign_new_items(store, MODEL, cal)
+    store.con.execute("DELETE FROM narrative_members WHERE model_id = ? AND item_id = ?",
+                      [MODEL, str(corpus([0], seed=1)[0]["id"])])
+    _add(store, corpus([1], seed=2))
+    report = assign_new_items(store, MODEL, cal)
+    assert report.index_rebuilt is not None and "stale" in report.index_rebuilt
+    store.close()
+
+
+# -- anchors -----------------------------------------------------------------------------------
+def test_gazetteer_maps_names_across_scripts_to_one_concept() -> None:
+    gaz = load_gazetteer()
+
+    def concepts(text: str) -> set[str]:
+        return {gaz.concepts[c] for c in gaz.find(text)}
+
+    for text in ("Бои за Бахмут продолжаются", "Wagner near Artemovsk", "巴赫穆特战事",
+                 "Бахмуті тривають бої"):
+        assert "bakhmut" in concepts(text), text
+    assert "azovstal" in concepts("Azovstal plant") and "azov" not in concepts("Azovstal")
+    assert "azov" in concepts("the Azov regiment")
+    assert "iaea" in concepts("МАГАТЭ") and "iaea" in concepts("国际原子能机构")
+
+
+def test_parse_gazetteer_skips_comments_and_prefers_the_longest_form() -> None:
+    gaz = parse_gazetteer(["# comment\tline", "sea\tsea$", "black_sea\tblack sea|黑海", ""])
+    assert gaz.concepts == ("sea", "black_sea")
+    assert {gaz.concepts[c] for c in gaz.find("The Black Sea")} == {"black_sea"}
+    assert {gaz.concepts[c] for c in gaz.find("a sea, seaside")} == {"sea"}
+
+
+def test_common_concepts_alone_give_a_small_anchor_cosine() -> None:
+    idf = {"russia": 1.1, "ukraine": 1.1, "bakhmut": 6.0}
+    common = lexical_cosine(anchor_vector("Russia and Ukraine", idf),
+                            anchor_vector("Россия и Украина", idf))
+    rare = lexical_cosine(anchor_vector("Russia: Bakhmut", idf), anchor_vector("巴赫穆特", idf))
+    assert 0 < common < 0.2 < rare
+
+
+
+def test_chunked_preparation_gives_the_same_narratives(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from echolens.narratives import assign
+
+    cal = calibration()
+    results = []
+    for chunk in (assign.CHUNK, 4):
+        monkeypatch.setattr(assign, "CHUNK", chunk)
+        store = _store(tmp_path / f"c{chunk}.duckdb")
+        for seed, topics in ((1, [0, 1]), (2, [0, 2, 3])):
+            _add(store, corpus(topics, seed=seed))
+            assign_new_items(store, MODEL, cal)
+        results.append(_members(store))
+        store.close()
+    assert results[0] == results[1] and len(set(results[0].values())) == 4
