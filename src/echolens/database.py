@@ -31,6 +31,7 @@ from echolens.store.duckdb_store import DuckDBStore
 from echolens.text.langid import LanguageIdentifier
 
 if TYPE_CHECKING:
+    from echolens.claims.dense import EncodeFn
     from echolens.echo.citation_store import CitationReport
     from echolens.narratives.assign import AssignReport
 
@@ -223,12 +224,14 @@ class Database:
 
         return extract_pending(self, progress=progress)
 
-    def match_new_items(self) -> int | None:
+    def match_new_items(self, encode: EncodeFn | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> int | None:
         """Match items not matched yet against the fact-check memory and store the matches.
 
         Narratives changed since their last match are matched too (subject_kind
         'narrative'). Returns the number of new matches above threshold (the alert events),
-        or None when the store holds no fact-checks."""
+        or None when the store holds no fact-checks. `encode` defaults to the offline e5
+        model; `progress(done, total)` follows the first embedding of the fact-checks."""
         from echolens.claims.dense import E5Encoder
         from echolens.claims.service import (
             ClaimMatcher,
@@ -248,7 +251,7 @@ class Database:
         narratives = narratives_to_match(self.store)
         if not ids and not narratives:
             return 0
-        matcher = ClaimMatcher.from_store(self.store, E5Encoder())
+        matcher = ClaimMatcher.from_store(self.store, encode or E5Encoder(), progress=progress)
         events = len(match_items(self.store, matcher, item_ids=ids)) if ids else 0
         return events + len(match_narratives(self.store, matcher, narrative_ids=narratives))
 

@@ -7,6 +7,13 @@ The default corpus is chosen to finish in minutes on 2 cores (embedding runs at 
 - Chinese state-media and BBC headlines about the war, 24 Feb - 30 Apr 2022 (the "US biolabs"
   period);
 - the RT Russian-language sample (no dates in the file: dated 2016-01-01, marked assumed).
+
+The fact-check memory the items and narratives are matched against ("has this been
+debunked?"): the EUvsDisinfo cases about Ukraine or biological weapons and laboratories
+(`demo_case`: their countries, keywords, title or claim name Ukraine or a Ukrainian place,
+Maidan, MH17, Poroshenko, Zelensky, or biological weapons, laboratories, pathogens) of both
+scrapes, the one with summaries first (a case in both is kept once, with its summary), and
+every StopFake debunk of RU22Fact. The rule reads only the fact-checks, never the items.
 `--full` loads every row of every data set. The embeddings cache survives a rebuild, so a
 second run embeds nothing.
 """
@@ -18,11 +25,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from echolens.database import Database
 from echolens.ingest.normalize import DateError, parse_datetime
 from echolens.model import RawItem, Reject
+
+if TYPE_CHECKING:
+    from echolens.claims.dense import EncodeFn
+    from echolens.claims.importers import Record
 
 WAR_TERMS = re.compile(
     r"ukrain|russia|kiev|kyiv|moscow|putin|zelensk|biolab|bio-lab|biological|nato|donbas|"
@@ -32,6 +43,21 @@ WAR_TERMS = re.compile(
 DEMO_WINDOW = (datetime(2022, 2, 24, tzinfo=UTC), datetime(2022, 5, 1, tzinfo=UTC))
 OFF_TOPIC_DOMAINS = ("politifact.com", "snopes.com")
 RT_SAMPLE_DATE = datetime(2016, 1, 1, tzinfo=UTC)
+
+DEMO_CASE_TERMS = re.compile(
+    r"ukrain|kiev|kyiv|donbas|donetsk|luhansk|lugansk|crimea|odesa|odessa|kharkiv|mariupol|"
+    r"maidan|mh17|poroshenko|zelensk|biolog|bio-?lab|laborator|pathogen",
+    re.IGNORECASE,
+)
+EUVSDISINFO_FILES = (  # with summaries first: a case in both scrapes keeps its summary
+    ("euvsdisinfo_kalkun", "euvsdisinfo_cases_2015-2017_with_summary_disproof.csv"),
+    ("euvsdisinfo_cknabs", "euvsdisinfo_posts_2015-2021.csv"),
+)
+FACTCHECK_CREDIT = ("Source: EUvsDisinfo (EEAS East StratCom), euvsdisinfo.eu, scraped by "
+                    "kalkun/euvsdisinfo-scraper and cknabs/EUvsDisinfo; StopFake (stopfake.org) "
+                    "via RU22Fact")
+BIOLAB_TERMS = re.compile(r"biolab|bio-lab|biological lab|生物实验室|биолаборатор|біолаборатор",
+                          re.IGNORECASE)
 
 
 def _in_window(raw: RawItem) -> bool:
@@ -62,6 +88,96 @@ def demo_ru22fact(records: Iterable[RawItem | Reject]) -> Iterator[RawItem | Rej
         yield record
 
 
+def demo_case(row: dict[str, str]) -> bool:
+    """An EUvsDisinfo case (raw CSV row of either scrape) about Ukraine or biological
+    weapons and laboratories: the demo's subset of the fact-check memory."""
+    fields = (row.get(name) or "" for name in ("countries", "keywords", "title", "summary"))
+    return bool(DEMO_CASE_TERMS.search(" ".join(fields)))
+
+
+def demo_factchecks(root: Path, *, full: bool = False) -> list[tuple[str, Iterable[Record]]]:
+    """The fact-check files of the demo as (name, records): EUvsDisinfo (`demo_case` rows,
+    every row with `full`) and the StopFake rows of RU22Fact."""
+    from echolens.claims.importers import read_euvsdisinfo, read_ru22fact_stopfake
+
+    keep = None if full else demo_case
+    return [*((f"EUvsDisinfo ({folder.split('_')[-1]})", read_euvsdisinfo(root / folder / name,
+                                                                          keep))
+              for folder, name in EUVSDISINFO_FILES),
+            ("StopFake (RU22Fact)", read_ru22fact_stopfake(root / "ru22fact"))]
+
+
+def load_factchecks(database: Database, root: Path, *, full: bool = False,
+                    say: Callable[[str], None] = print) -> int:
+    """Import the demo's fact-checks (`demo_factchecks`); returns how many are new."""
+    from echolens.claims.storage import FactCheckStore
+
+    step = time.perf_counter()
+    facts = FactCheckStore(database.store)
+    parts = []
+    new = linked = rejected = 0
+    for name, records in demo_factchecks(root, full=full):
+        report = facts.add(records)
+        parts.append(f"{name} {report.new}")
+        new, linked, rejected = new + report.new, linked + report.linked, \
+            rejected + len(report.rejected)
+    say(f"fact-checks: {new} new ({', '.join(parts)}), {linked} linked to a claim already "
+        f"stored, {rejected} rejected ({time.perf_counter() - step:.1f}s)  [{FACTCHECK_CREDIT}]")
+    return new
+
+
+def match_factchecks(database: Database, *, encode: EncodeFn | None = None,
+                     say: Callable[[str], None] = print) -> int | None:
+    """Match the items and narratives not matched yet against the fact-check memory (the
+    fact-checks' vectors are embedded once, then cached by content); print how many match
+    above the threshold and the best debunk of a "biolabs" item. Returns the new matches
+    above threshold (None when the store holds no fact-checks)."""
+    from echolens.claims.service import MATCH_THRESHOLD
+
+    step = time.perf_counter()
+    marks = [0]
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done >= marks[0] + 1000:
+            marks[0] = done
+            say(f"  fact-check vectors: {done}/{total} embedded (cached for the next run)")
+
+    events = database.match_new_items(encode, progress=progress)
+    if events is None:
+        say("fact-check matches: the store holds no fact-checks")
+        return None
+    con = database.store.con
+    row = con.execute(
+        "SELECT count(DISTINCT subject_id) FILTER (subject_kind = 'item'), "
+        "count(DISTINCT subject_id) FILTER (subject_kind = 'item' AND above_threshold), "
+        "count(DISTINCT subject_id) FILTER (subject_kind = 'narrative' AND above_threshold) "
+        "FROM claim_matches").fetchone() or (0, 0, 0)
+    say(f"fact-check matches: {row[1]} of {row[0]} items and {row[2]} narratives match a "
+        f"fact-check at P >= {MATCH_THRESHOLD} ({events} new) "
+        f"({time.perf_counter() - step:.1f}s); see: echolens narratives show ID")
+    example = _biolab_example(database)
+    if example:
+        say(example)
+    return events
+
+
+def _biolab_example(database: Database) -> str | None:
+    """One line: the "biolabs" item with the most confident match, and that fact-check."""
+    row = database.store.con.execute(
+        "SELECT coalesce(i.title, i.text), s.name, m.probability, f.organization, "
+        "f.published_at, coalesce(f.title, f.text) FROM claim_matches m "
+        "JOIN items i ON i.id = m.subject_id JOIN factchecks f ON f.id = m.factcheck_id "
+        "LEFT JOIN sources s ON s.id = i.source_id WHERE m.subject_kind = 'item' "
+        "AND regexp_matches(coalesce(i.title, i.text), ?, 'i') "
+        "ORDER BY m.probability DESC, i.id, f.id LIMIT 1", [BIOLAB_TERMS.pattern]).fetchone()
+    if row is None:
+        return None
+    text, source, probability, org, published, claim = row
+    when = f" {published:%Y-%m-%d}" if published else ""
+    return (f"  e.g. {source or 'unknown'}: \"{str(text)[:90]}\"\n"
+            f"    -> {org or 'fact-check'}{when}: \"{str(claim)[:90]}\" (P {probability:.2f})")
+
+
 def _show_narratives(database: Database, model_id: str, say: Callable[[str], None]) -> None:
     """The largest narratives carried by more than one ecosystem."""
     from echolens.narratives.storage import list_narratives
@@ -82,17 +198,21 @@ def run_demo(
     full: bool = False,
     embed: bool = True,
     embed_progress: Callable[[Database], Any] | None = None,
+    encode: EncodeFn | None = None,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Rebuild the store from the demo corpus and return its stats."""
+    """Rebuild the store from the demo corpus and return its stats. `encode` embeds the
+    fact-checks for matching (default: the offline e5 model)."""
+    from echolens.claims.storage import FactCheckStore
     from echolens.ingest.datasets import DATASETS, load_dataset
     from echolens.ingest.download import ensure_data
 
     started = time.perf_counter()
-    root = ensure_data(["ru22fact", "cn-headlines", "rt-sample", "hanley_narrative_influence"],
-                       download=True)
+    root = ensure_data(["ru22fact", "cn-headlines", "rt-sample", "hanley_narrative_influence",
+                        *(folder for folder, _ in EUVSDISINFO_FILES)], download=True)
     say(f"data: {root}")
     database.store.reset_data()
+    FactCheckStore(database.store).clear()
     database.load_curated_sources()
     plans: list[tuple[str, Callable[[Iterable[RawItem | Reject]], Iterable[RawItem | Reject]],
                       dict[str, Any]]] = [
@@ -117,6 +237,10 @@ def run_demo(
             say(f"narratives: {grouped.opened} opened, {grouped.joined} items joined, "
                 f"{grouped.merged} merged ({time.perf_counter() - step:.1f}s)")
             _show_narratives(database, result.model_id, say)
+        load_factchecks(database, root, full=full, say=say)
+        match_factchecks(database, encode=encode, say=say)
+    else:
+        load_factchecks(database, root, full=full, say=say)
     step = time.perf_counter()
     cited = database.extract_citations()
     say(f"citations: {cited.with_citations} of {cited.processed} items cite a named source, "

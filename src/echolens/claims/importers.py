@@ -265,9 +265,13 @@ _CKNABS = {"date", "id", "title"}
 _KALKUN = {"date", "title", "summary"}
 
 
-def read_euvsdisinfo(path: Path) -> Iterator[Record]:
+def read_euvsdisinfo(path: Path,
+                     keep: Callable[[dict[str, str]], bool] | None = None) -> Iterator[Record]:
     """Both scrapes: cknabs posts (date,id=case URL,title,...) and kalkun cases
-    (issue,date MM/DD/YY,outlet,...,title,summary,disproof)."""
+    (issue,date MM/DD/YY,outlet,...,title,summary,disproof).
+
+    `keep`, given a raw CSV row (column -> value), selects a subset: rows it refuses are
+    left out (not rejected), and the others keep the ids and locators of a full import."""
     location = str(path)
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
         reader = csv.DictReader(handle)
@@ -282,6 +286,8 @@ def read_euvsdisinfo(path: Path) -> Iterator[Record]:
                                   "expected date,id,title,... or ...,title,summary,disproof")
             return
         for n, row in enumerate(reader):
+            if keep is not None and not keep(row):
+                continue
             locator = f"row {n + 2}"
             if variant == "kalkun":
                 record = {

@@ -326,6 +326,11 @@ def _word_hits(word: str) -> tuple[frozenset[str], tuple[tuple[tuple[str, ...], 
 
 def concepts_in(text: str) -> list[str]:
     """Concept ids mentioned in `text` (each once, in lexicon order)."""
+    return list(_concepts_of(text))
+
+
+@lru_cache(maxsize=65_536)  # a fact-check is re-read for every match it explains
+def _concepts_of(text: str) -> tuple[str, ...]:
     tables = _tables()
     found: set[str] = set()
     words = _WORD.findall(text.lower())
@@ -341,4 +346,4 @@ def concepts_in(text: str) -> list[str]:
                 found.add(name)
     if _CJK.search(text):
         found.update(name for h, name in tables.hanzi if h in text)
-    return [name for name in CONCEPTS if name in found]
+    return tuple(name for name in CONCEPTS if name in found)

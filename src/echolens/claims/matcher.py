@@ -211,7 +211,7 @@ class ClaimIndex:
         for row in top:
             counts: dict[str, float] = {}
             for d in row:
-                for term in set(self.tokens[d]):
+                for term in dict.fromkeys(self.tokens[d]):  # not set(): same order each run
                     counts[term] = counts.get(term, 0.0) + self.bm25.idf_of(term)
             best = sorted(counts.items(), key=lambda kv: -kv[1])[: cfg.lexical_prf_terms]
             expansions.append([t for t, _ in best])
@@ -267,7 +267,7 @@ class ClaimIndex:
             sentence = sentence.strip()
             if not sentence:
                 continue
-            score = sum(self.bm25.idf_of(t) for t in set(tokenize(sentence)) & q_terms)
+            score = sum(self.bm25.idf_of(t) for t in sorted(set(tokenize(sentence)) & q_terms))
             if score > best_score:
                 best, best_score = sentence, score
         return best[:300]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -95,7 +95,7 @@ def match_items(store: object, matcher: ClaimMatcher, *, item_ids: Sequence[str]
     con = store.con  # type: ignore[attr-defined]
     from echolens.store.duckdb_store import EMBED_TEXT_SQL
 
-    sql = (f"SELECT id, {EMBED_TEXT_SQL}, lang, content_hash FROM items "
+    sql = (f"SELECT id, {EMBED_TEXT_SQL}, lang, content_hash, url, canonical_url FROM items "
            "WHERE duplicate_of IS NULL")
     params: list[object] = []
     if item_ids is not None:
@@ -117,28 +117,47 @@ def match_items(store: object, matcher: ClaimMatcher, *, item_ids: Sequence[str]
             vectors[i] = known[r[3]]
     return match_subjects(store, matcher, "item", [str(r[0]) for r in rows], texts,
                           vectors=vectors, langs=[r[2] for r in rows], top_k=top_k,
-                          method=method)
+                          method=method, exclude=_same_document(store, rows))
+
+
+def _url_key(url: str) -> str:
+    return url.rstrip("/").lower().split("://", 1)[-1]
+
+
+def _same_document(store: object, rows: Sequence[tuple[object, ...]]) -> list[set[str]]:
+    """Per item row (url and canonical_url last), the indexed fact-checks that are the item
+    itself (same URL, e.g. a StopFake article loaded both as an item and as a fact-check):
+    an item would otherwise find itself as its own debunk."""
+    by_url: dict[str, set[str]] = {}
+    for url, root in store.con.execute(  # type: ignore[attr-defined]
+            "SELECT url, coalesce(duplicate_of, id) FROM factchecks WHERE url IS NOT NULL"
+    ).fetchall():
+        by_url.setdefault(_url_key(str(url)), set()).add(str(root))
+    return [set().union(*(by_url.get(_url_key(str(u)), set()) for u in r[-2:] if u))
+            for r in rows]
 
 
 def match_subjects(store: object, matcher: ClaimMatcher, kind: str, ids: Sequence[str],
                    texts: Sequence[str], *, vectors: np.ndarray | None = None,
                    langs: Sequence[str | None] | None = None, top_k: int = 5,
-                   method: str = "hybrid-v1") -> list[tuple[str, Match]]:
+                   method: str = "hybrid-v1",
+                   exclude: Sequence[set[str]] | None = None) -> list[tuple[str, Match]]:
     """Match any subjects (`kind` = item, narrative, ...) given their text and, when known,
     their `query:` vectors (a narrative passes its centroid and label); store the matches;
-    return the new ones above `MATCH_THRESHOLD`."""
+    return the new ones above `MATCH_THRESHOLD`. `exclude` gives, per subject, fact-check
+    ids it must not match (the subject itself); the others move up in rank."""
     if vectors is None:
         vectors = embed_cached([t[:MAX_QUERY_CHARS] for t in texts], "query",
                                matcher.query_cache, matcher.encode)
+    extra = max((len(e) for e in exclude), default=0) if exclude else 0
     results = matcher.index.match([t[:MAX_QUERY_CHARS] for t in texts], vectors,
-                                  top_k=top_k, langs=langs, explain=True)
-    facts = FactCheckStore(store)
-    events: list[tuple[str, Match]] = []
-    for subject_id, found in zip(ids, results, strict=True):
-        new = facts.save_matches(kind, subject_id, found, method=method,
-                                 threshold=MATCH_THRESHOLD)
-        events.extend((subject_id, m) for m in new)
-    return events
+                                  top_k=top_k + extra, langs=langs, explain=True)
+    if exclude:
+        results = [[replace(m, rank=rank) for rank, m in enumerate(
+            [m for m in found if m.factcheck_id not in skip][:top_k], start=1)]
+            for found, skip in zip(results, exclude, strict=True)]
+    return FactCheckStore(store).save_matches_many(
+        kind, list(zip(ids, results, strict=True)), method=method, threshold=MATCH_THRESHOLD)
 
 
 NARRATIVE_MEMBERS = 50  # member vectors averaged into a narrative's query vector
@@ -180,12 +199,22 @@ def match_narratives(store: object, matcher: ClaimMatcher, *,
     texts: list[str] = []
     langs: list[str | None] = []
     vectors = np.zeros((len(rows), matcher.index.vectors.shape[1]), np.float32)
+    # the first NARRATIVE_MEMBERS members of every narrative, and their cached vectors, in
+    # one query each (not one per narrative)
+    member_rows: dict[tuple[str, str], list[tuple[object, ...]]] = {}
+    for r in con.execute(
+            f"SELECT m.model_id, m.narrative_id, i.id, {EMBED_TEXT_SQL}, i.lang, "
+            "i.content_hash FROM narrative_members m JOIN items i ON i.id = m.item_id "
+            "JOIN (SELECT unnest(?) AS model_id, unnest(?) AS narrative_id) q "
+            "ON q.model_id = m.model_id AND q.narrative_id = m.narrative_id "
+            "QUALIFY row_number() OVER (PARTITION BY m.model_id, m.narrative_id "
+            "ORDER BY m.position) <= ? ORDER BY m.model_id, m.narrative_id, m.position",
+            [[r[0] for r in rows], [r[1] for r in rows], NARRATIVE_MEMBERS]).fetchall():
+        member_rows.setdefault((str(r[0]), str(r[1])), []).append(r[2:])
+    cached: dict[str, np.ndarray] = store.embeddings(  # type: ignore[attr-defined]
+        ITEM_MODEL_ID, sorted({str(m[3]) for ms in member_rows.values() for m in ms}))
     for model_id, narrative_id, label, reps in rows:
-        members = con.execute(
-            f"SELECT i.id, {EMBED_TEXT_SQL}, i.lang, i.content_hash FROM narrative_members m "
-            "JOIN items i ON i.id = m.item_id WHERE m.model_id = ? AND m.narrative_id = ? "
-            "ORDER BY m.position LIMIT ?", [model_id, narrative_id, NARRATIVE_MEMBERS]
-        ).fetchall()
+        members = member_rows.get((str(model_id), str(narrative_id)), [])
         if not members:
             continue
         counts: dict[str, int] = {}
@@ -200,10 +229,9 @@ def match_narratives(store: object, matcher: ClaimMatcher, *,
         rep_texts = ([str(m[1]) for m in in_lang if m[0] in rep_ids] or [str(in_lang[0][1])])[:1]
         head = [label] if label and script_lang(label) == lang else []
         text = ". ".join([*head, *rep_texts])[:MAX_QUERY_CHARS]
-        known: dict[str, np.ndarray] = store.embeddings(  # type: ignore[attr-defined]
-            ITEM_MODEL_ID, [m[3] for m in members])
-        missing = [str(m[1])[:MAX_QUERY_CHARS] for m in members if m[3] not in known]
-        stack = [known[m[3]] for m in members if m[3] in known]
+        known = {str(m[3]): cached[str(m[3])] for m in members if str(m[3]) in cached}
+        missing = [str(m[1])[:MAX_QUERY_CHARS] for m in members if str(m[3]) not in known]
+        stack = [known[str(m[3])] for m in members if str(m[3]) in known]
         if missing:
             stack.extend(embed_cached(missing, "query", matcher.query_cache, matcher.encode))
         mean = np.mean(np.stack(stack), axis=0)

@@ -148,6 +148,18 @@ class FactCheckStore:
             raise
         return report
 
+    def clear(self) -> None:
+        """Empty the fact-checks, their rejects and every claim match (a rebuilt store, as
+        in `echolens demo`); the cached vectors stay in `embeddings`, keyed by content."""
+        self.con.execute("BEGIN")
+        try:
+            for table in ("claim_matches", "factcheck_rejects", "factchecks"):
+                self.con.execute(f"DELETE FROM {table}")
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
         import pyarrow as pa
 
@@ -222,26 +234,57 @@ class FactCheckStore:
 
         `matched_at` of a match that stays above the threshold keeps the time it first
         crossed it, so "above threshold and matched after T" lists each event once."""
+        return [m for _, m in self.save_matches_many(
+            subject_kind, [(subject_id, matches)], method=method, threshold=threshold)]
+
+    def save_matches_many(self, subject_kind: str,
+                          found: Sequence[tuple[str, Sequence[Match]]], *, method: str,
+                          threshold: float) -> list[tuple[str, Match]]:
+        """`save_matches` for many subjects in one transaction (one DELETE, one INSERT):
+        returns (subject id, match) for the matches new above the threshold."""
+        import pyarrow as pa
+
+        if not found:
+            return []
         now = datetime.now(UTC)
-        before: dict[str, datetime] = dict(self.con.execute(
-            "SELECT factcheck_id, matched_at FROM claim_matches WHERE subject_kind = ? "
-            "AND subject_id = ? AND method = ? AND above_threshold",
-            [subject_kind, subject_id, method]).fetchall())
+        ids = list(dict.fromkeys(subject_id for subject_id, _ in found))
+        before: dict[tuple[str, str], datetime] = {(r[0], r[1]): r[2] for r in self.con.execute(
+            "SELECT subject_id, factcheck_id, matched_at FROM claim_matches WHERE "
+            "subject_kind = ? AND method = ? AND above_threshold AND subject_id IN "
+            "(SELECT unnest(?))", [subject_kind, method, ids]).fetchall()}
+        rows = [(subject_id, m) for subject_id, matches in found for m in matches]
+        above = [m.probability >= threshold for _, m in rows]
+        table = pa.table({
+            "subject_kind": pa.array([subject_kind] * len(rows), pa.string()),
+            "subject_id": pa.array([s for s, _ in rows], pa.string()),
+            "factcheck_id": pa.array([m.factcheck_id for _, m in rows], pa.string()),
+            "score": pa.array([m.score for _, m in rows], pa.float64()),
+            "probability": pa.array([m.probability for _, m in rows], pa.float64()),
+            "rank": pa.array([m.rank for _, m in rows], pa.int32()),
+            "method": pa.array([method] * len(rows), pa.string()),
+            "shared_terms": pa.array([list(m.shared_terms) for _, m in rows],
+                                     pa.list_(pa.string())),
+            "closest_sentence": pa.array([m.closest_sentence for _, m in rows], pa.string()),
+            "above_threshold": pa.array(above, pa.bool_()),
+            "matched_at": pa.array(
+                [before.get((s, m.factcheck_id), now) if a else now
+                 for (s, m), a in zip(rows, above, strict=True)], pa.timestamp("us", tz="UTC")),
+        })
         self.con.execute("BEGIN")
         try:
-            self.con.execute("DELETE FROM claim_matches WHERE subject_kind = ? AND "
-                             "subject_id = ? AND method = ?", [subject_kind, subject_id, method])
-            self.con.executemany(
-                "INSERT INTO claim_matches VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(subject_kind, subject_id, m.factcheck_id, m.score, m.probability, m.rank,
-                  method, list(m.shared_terms), m.closest_sentence, m.probability >= threshold,
-                  before.get(m.factcheck_id, now) if m.probability >= threshold else now)
-                 for m in matches])
+            self.con.execute("DELETE FROM claim_matches WHERE subject_kind = ? AND method = ? "
+                             "AND subject_id IN (SELECT unnest(?))", [subject_kind, method, ids])
+            self.con.register("_incoming_matches", table)
+            try:
+                self.con.execute("INSERT INTO claim_matches SELECT * FROM _incoming_matches")
+            finally:
+                self.con.unregister("_incoming_matches")
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
             raise
-        return [m for m in matches if m.probability >= threshold and m.factcheck_id not in before]
+        return [(s, m) for (s, m), a in zip(rows, above, strict=True)
+                if a and (s, m.factcheck_id) not in before]
 
     def matches(self, subject_kind: str, subject_id: str) -> list[dict[str, Any]]:
         cur = self.con.execute(
