@@ -208,6 +208,7 @@ def main() -> None:
     evals: list[list[str]] = [["citations_eval.py"],
                               ["citations_bench.py", *on_store("--store")],
                               ["echo_bench.py", *on_store("--db")],
+                              ["web_bench.py", *on_store("--db")],
                               ["watch_bench.py", "--soak", "60"]]
     if args.with_evals:
         evals += [["narratives_eval.py"], ["claims_eval.py"], ["narratives_scaling.py"]]
