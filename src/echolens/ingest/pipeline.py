@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from echolens.ingest.normalize import (
+    Cleaned,
     LanguageDetector,
     NormalizeConfig,
     clean_fields,
@@ -43,11 +44,49 @@ from echolens.text.fingerprint import (
     lsh_band_key_array,
     minhash_signatures,
 )
+from echolens.text.langid_process import LanguageCodes, LanguageJobs
 from echolens.text.urls import domain_of
 
 NEAR_DUP_THRESHOLD = DEFAULT_THRESHOLD
 FILE_CONNECTORS = frozenset({"jsonl", "csv", "parquet"})
 DEFAULT_BATCH = 2000
+# Texts to identify, among an input's first batches, from which language identification runs
+# in a worker process beside the rest of the pipeline (smaller inputs do without the process
+# start and the second copy of the lingua models; a few seconds of lingua work pays for them).
+WORKER_MIN_TEXTS = 4000
+_BATCHES_AHEAD = 2  # batches identified by the worker ahead of the one being written
+# Read ahead (sources, cleaning, MinHash) while the worker is behind, up to this much.
+_AHEAD_MAX_RECORDS = 40_000
+_AHEAD_MAX_CHARS = 40_000_000
+
+
+@dataclass
+class _Prepared:
+    """A batch between `Ingestor._prepare` and `Ingestor._finish`."""
+
+    rejects: list[Reject]
+    resolved: list[tuple[RawItem, str]]
+    created: list[Source]
+    cleaned: list[Cleaned]
+    undetected: list[int]  # rows of `resolved` whose language is to be identified
+    texts: list[str]  # what language identification reads, one per row of `undetected`
+    signatures: npt.NDArray[np.uint32]
+    band_keys: npt.NDArray[np.int64]
+    has_keys: npt.NDArray[np.bool_]
+    codes: LanguageCodes | None = None
+
+    def ready(self) -> bool:
+        return self.codes is None or self.codes.ready()
+
+    def size(self) -> int:
+        """Characters held (text and the payload it came from, about twice the text)."""
+        return 2 * sum(len(text) for _, text in self.cleaned) + 100 * len(self.cleaned)
+
+
+def _fits(ahead: deque[_Prepared]) -> bool:
+    """Whether one more batch may be read ahead (a memory bound)."""
+    return (sum(len(b.cleaned) + len(b.rejects) for b in ahead) < _AHEAD_MAX_RECORDS
+            and sum(b.size() for b in ahead) < _AHEAD_MAX_CHARS)
 
 
 @dataclass
@@ -101,6 +140,7 @@ class Ingestor:
         config: NormalizeConfig | None = None,
         batch_size: int = DEFAULT_BATCH,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        worker_min_texts: int = WORKER_MIN_TEXTS,
     ) -> None:
         self.store = store
         self.resolver = resolver
@@ -108,22 +148,60 @@ class Ingestor:
         self.config = config or NormalizeConfig()
         self.batch_size = batch_size
         self.clock = clock
+        self.worker_min_texts = worker_min_texts
+        self.used_worker = False  # whether the last `run` identified languages in a worker
         self._source_ids: dict[str, str] = {}  # source reference -> resolved source id
 
     def run(self, records: Iterable[RawItem | Reject]) -> IngestReport:
+        """Ingest `records` batch by batch, each batch written in one transaction.
+
+        Language identification of large inputs runs in a worker process (see
+        `echolens.text.langid_process`) a few batches ahead of the batch being deduplicated
+        and written, so the two use both cores. Whether an input is large is decided on its
+        first batches: a worker starts once `worker_min_texts` of them need identification.
+        """
         report = IngestReport()
         pending = iter(records)
-        while True:
-            with _gc_paused():
-                batch = list(islice(pending, self.batch_size))
-                if not batch:
-                    return report
-                report.add(self._run_batch(batch))
+        ahead: deque[_Prepared] = deque()
+        jobs = LanguageJobs(self.detector)
+        done = False
+        try:
+            with _gc_paused():  # read ahead until the input is known to be large or small
+                texts = read = 0
+                while texts < self.worker_min_texts and read < 2 * self.worker_min_texts:
+                    batch = list(islice(pending, self.batch_size))
+                    if not batch:
+                        break
+                    ahead.append(self._prepare(batch))
+                    texts += len(ahead[-1].texts)
+                    read += len(batch)
+                self.used_worker = texts >= self.worker_min_texts and jobs.start_worker()
+                depth = _BATCHES_AHEAD if self.used_worker else 1
+                for prepared in ahead:
+                    prepared.codes = jobs.submit(prepared.texts)
+            exhausted = False
+            while ahead or not exhausted:
+                with _gc_paused():
+                    # keep `depth` batches with the worker, and more while the oldest is still
+                    # being identified (at the start, while the worker loads its models)
+                    while not exhausted and (len(ahead) < depth or (
+                            depth > 1 and not ahead[0].ready() and _fits(ahead))):
+                        batch = list(islice(pending, self.batch_size))
+                        if not batch:
+                            exhausted = True
+                            break
+                        ahead.append(self._prepare(batch))
+                        ahead[-1].codes = jobs.submit(ahead[-1].texts)
+                    if ahead:
+                        report.add(self._finish(ahead.popleft()))
+            done = True
+        finally:
+            jobs.close(wait=done)
+        return report
 
     # -- one batch -------------------------------------------------------------------------
-    def _run_batch(self, batch: list[RawItem | Reject]) -> IngestReport:
-        report = IngestReport()
-        fetched_at = self.clock()
+    def _prepare(self, batch: list[RawItem | Reject]) -> _Prepared:
+        """What a batch needs before its languages are known: sources, clean text, MinHash."""
         rejects: list[Reject] = []
         resolved: list[tuple[RawItem, str]] = []
         for record in batch:
@@ -132,13 +210,26 @@ class Ingestor:
                 rejects.append(source)
             else:
                 resolved.append((record, source))  # type: ignore[arg-type]  # a str means RawItem
+        created = list(self.resolver.created.values())
+        self.resolver.created.clear()
         cleaned = [clean_fields(raw) for raw, _ in resolved]
         undetected = [i for i, (raw, _) in enumerate(resolved) if not raw.lang and cleaned[i][1]]
-        verdicts = dict(zip(undetected, self.detector.detect_many(
-            [language_text(cleaned[i]) for i in undetected]), strict=True))
-        # near-duplicate keys of every text at once (those rejected below are simply unused)
+        # near-duplicate keys of every text at once (those rejected later are simply unused)
         signatures = minhash_signatures([text for _, text in cleaned])
         band_keys, has_keys = lsh_band_key_array(signatures)
+        return _Prepared(rejects, resolved, created, cleaned, undetected,
+                         [language_text(cleaned[i]) for i in undetected],
+                         signatures, band_keys, has_keys)
+
+    def _finish(self, batch: _Prepared) -> IngestReport:
+        """Normalize, deduplicate and write a prepared batch, once its languages are known."""
+        report = IngestReport()
+        fetched_at = self.clock()
+        rejects = batch.rejects
+        resolved, cleaned = batch.resolved, batch.cleaned
+        codes = batch.codes.result() if batch.codes else self.detector.detect_many(batch.texts)
+        verdicts = dict(zip(batch.undetected, codes, strict=True))
+        signatures, band_keys, has_keys = batch.signatures, batch.band_keys, batch.has_keys
         first_keys = band_keys[:, 0].tolist()
         items: list[Item] = []
         rows: list[int] = []  # row of each item in `signatures`
@@ -152,8 +243,7 @@ class Ingestor:
             else:
                 items.append(outcome)
                 rows.append(i)
-        created = [s for s in self.resolver.created.values()]
-        self.resolver.created.clear()
+        created = batch.created
         picked = np.asarray(rows, dtype=np.intp)
         new_items, relinks, bands, sigs, dedup = self._deduplicate(
             items, signatures[picked], band_keys[picked], has_keys[picked], report)

@@ -280,6 +280,12 @@ class LanguageIdentifier:
         codes = [_iso(lang) for lang in Language.all() - latin_or_cyrillic - cjk]
         return _ScriptModel(sorted(codes), self._configured)
 
+    def settings(self) -> dict[str, list[str]]:
+        """The arguments that rebuild this identifier (in a worker process, say) exactly."""
+        return {"languages": list(self.languages),
+                "latin_candidates": list(self._latin_candidates),
+                "cyrillic_candidates": list(self._cyrillic_candidates)}
+
     # -- public API --------------------------------------------------------------------------
 
     def detect(self, text: str) -> str:
