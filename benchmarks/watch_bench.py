@@ -211,40 +211,170 @@ def one_cycle(feeds: int, hosts: int, entries: int, tmp: Path) -> dict[str, floa
         server.close()
 
 
-def soak(feeds: int, hosts: int, seconds: float, period: float, tmp: Path) -> dict[str, Any]:
+def _malloc_mb() -> tuple[float, float]:
+    """glibc malloc: (bytes in use, free bytes it holds and has not returned), in MB; zeros
+    where glibc's `mallinfo2` is missing. Python's small objects and DuckDB's own allocator
+    (jemalloc in the Linux wheels) are not in it."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return 0.0, 0.0
+    return (info.uordblks + info.hblkhd) / 2**20, info.fordblks / 2**20
+
+
+def _duckdb_mb(con: Any) -> tuple[float, float, dict[str, float]]:
+    """DuckDB's own memory: (buffer manager in use, its memory_limit, MB per tag)."""
+    tags = {tag: used / 2**20 for tag, used, _ in con.execute(
+        "SELECT tag, memory_usage_bytes, temporary_storage_bytes FROM duckdb_memory()"
+    ).fetchall() if used}
+    used, limit = con.execute(
+        "SELECT sum(memory_usage_bytes), current_setting('memory_limit') FROM duckdb_memory()"
+    ).fetchone()
+    return float(used or 0) / 2**20, _size_mb(str(limit)), tags
+
+
+def _size_mb(text: str) -> float:
+    number, _, unit = text.strip().partition(" ")
+    scale = {"bytes": 2**-20, "KiB": 2**-10, "MiB": 1, "GiB": 2**10, "TiB": 2**20,
+             "KB": 1e3 / 2**20, "MB": 1e6 / 2**20, "GB": 1e9 / 2**20}.get(unit, 1.0)
+    return float(number) * scale
+
+
+def _top_growers(before: Any, after: Any, count: int = 8) -> list[str]:
+    """Python allocation sites that grew most between two tracemalloc snapshots."""
+    stats = after.compare_to(before, "lineno")
+    return [f"{s.size_diff / 1024:+,.0f} KiB ({s.count_diff:+,} blocks) "
+            f"{s.traceback[0].filename.split('/src/')[-1].split('/site-packages/')[-1]}:"
+            f"{s.traceback[0].lineno}" for s in stats[:count]]
+
+
+def soak(feeds: int, hosts: int, seconds: float, period: float, tmp: Path,
+         memory_limit: str | None = None, trace: bool = False) -> dict[str, Any]:
+    """Run the watcher for `seconds`; sample RSS, DuckDB's buffer manager, glibc malloc,
+    Python's object counts and, with `trace`, Python's traced memory (tracemalloc, one
+    frame; it slows Python down and its own bookkeeping is reported apart)."""
+    import gc
+    import tracemalloc
+
     import echolens
     from echolens.watch import Watcher
 
     server = FeedServer(hosts, 5, period)
-    samples: list[tuple[float, float]] = []
+    samples: list[dict[str, float]] = []
+    growers: list[str] = []
     try:
         urls = server.urls(feeds)
         config = _config(urls, tmp, "soak", defaults={"interval": period / 2, "jitter": 0.1,
                                                       "timeout": 10},
-                         recheck={"intervals": [period, period * 4, "1d"]})
+                         recheck={"intervals": [period, period * 4, "1d"]},
+                         **({"memory_limit": memory_limit} if memory_limit else {}))
         with echolens.open(tmp / "soak.duckdb") as db:
             db.detector()
             watcher = Watcher(db, config)
             cycles: list[float] = []
             thread = threading.Thread(
                 target=lambda: watcher.run(on_cycle=lambda r: cycles.append(r.seconds)))
+            reader = db.store.con.cursor()  # its own connection: safe beside the writer
+            if trace:  # started before, stopped after the watcher's threads (CPython races)
+                tracemalloc.start(1)
+            warm_snapshot = last_snapshot = None
             start = time.monotonic()
             thread.start()
             while time.monotonic() - start < seconds:
-                samples.append((time.monotonic() - start, _rss_mb()))
+                at = time.monotonic() - start
+                duck, limit, tags = _duckdb_mb(reader)
+                malloc_used, malloc_free = _malloc_mb()
+                traced = tracemalloc.get_traced_memory()[0] if trace else 0
+                samples.append({
+                    "t": at, "rss": _rss_mb(), "duckdb": duck, "limit": limit,
+                    "malloc_used": malloc_used, "malloc_free": malloc_free,
+                    "python": traced / 2**20,
+                    "trace_overhead": tracemalloc.get_tracemalloc_memory() / 2**20,
+                    "objects": float(len(gc.get_objects())),
+                    "blocks": float(sys.getallocatedblocks()),
+                    **{f"tag:{k}": v for k, v in tags.items()}})
+                if trace and warm_snapshot is None and at >= min(30.0, seconds / 4):
+                    warm_snapshot = tracemalloc.take_snapshot()
                 time.sleep(min(5.0, max(0.5, seconds / 60)))
+            if warm_snapshot is not None:
+                last_snapshot = tracemalloc.take_snapshot()
             watcher.stop()
             thread.join(120)
+            reader.close()
+            if trace:
+                tracemalloc.stop()
+            if warm_snapshot is not None and last_snapshot is not None:
+                growers = _top_growers(warm_snapshot, last_snapshot)
             counts = db.store.con.execute(
                 "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM observations)"
             ).fetchall()[0]
+            size = db.store.con.execute("PRAGMA database_size").fetchone()
     finally:
         server.close()
-    after_first = [s for s in samples if s[0] >= min(30.0, seconds / 4)] or samples
+    after_first = [s for s in samples if s["t"] >= min(30.0, seconds / 4)] or samples
     return {"seconds": seconds, "period": period, "cycles": len(cycles),
             "items": counts[0], "observations": counts[1],
-            "rss_start": after_first[0][1], "rss_end": samples[-1][1],
-            "rss_max": max(s[1] for s in samples), "samples": samples}
+            "store_mb": (size[3] * size[2]) / 2**20 if size else 0.0,
+            "first": after_first[0], "last": samples[-1], "trace": trace,
+            "rss_max": max(s["rss"] for s in samples), "samples": samples,
+            "growers": growers}
+
+
+def soak_lines(s: dict[str, Any]) -> list[str]:
+    """The soak as markdown: what grew, split into DuckDB, malloc, Python and the rest."""
+    first, last, trace = s["first"], s["last"], s["trace"]
+    step = max(1, len(s["samples"]) // 10)
+    python = "Python traced MB | " if trace else ""
+    rows = [f"| {x['t']:.0f} | {x['rss']:.0f} | {x['duckdb']:.0f} | {x['malloc_used']:.0f} | "
+            f"{x['malloc_free']:.0f} | " + (f"{x['python']:.1f} | " if trace else "")
+            + f"{x['objects'] / 1000:.0f}k |"
+            for x in [*s["samples"][::step], last]]
+    grew = {k: last[k] - first[k] for k in ("rss", "duckdb", "malloc_used", "malloc_free",
+                                            "python", "trace_overhead")}
+    per_item = 1024 / max(1, s["items"])
+    tags = ", ".join(f"{k[4:]} {v:.0f}" for k, v in sorted(last.items(), key=lambda kv: -kv[1])
+                     if k.startswith("tag:") and v >= 1)
+    lines = [
+        f"Soak: {s['seconds']:g} s, every feed gains an entry every {s['period']:g} s, feeds "
+        f"polled every {s['period'] / 2:g} s, items re-checked after {s['period']:g} s and "
+        f"{s['period'] * 4:g} s: {s['cycles']} cycles, {s['items']:,} items, "
+        f"{s['observations']:,} observations, store file {s['store_mb']:.0f} MB. "
+        f"DuckDB memory_limit {last['limit']:,.0f} MB. Columns: resident memory; DuckDB's "
+        "buffer manager (`duckdb_memory()`); glibc malloc in use and free-but-held "
+        "(`mallinfo2`; Python objects over 512 bytes, httpx, lxml...); "
+        + ("Python's traced memory (tracemalloc); " if trace else "")
+        + "objects tracked by Python's GC.",
+        "",
+        f"| s | RSS MB | DuckDB buffers MB | malloc used MB | malloc free MB | {python}"
+        "GC objects |",
+        "|---:|---:|---:|---:|---:|" + ("---:|" if trace else "") + "---:|",
+        *rows,
+        "",
+        f"From the first sample after warm-up ({first['t']:.0f} s) to the end: RSS "
+        f"{first['rss']:.0f} -> {last['rss']:.0f} MB (max {s['rss_max']:.0f}; "
+        f"{grew['rss']:+.0f} MB, {grew['rss'] * per_item:.1f} KB per stored item). Of the "
+        f"growth: DuckDB's buffer manager {grew['duckdb']:+.0f} MB (by tag at the end: "
+        f"{tags or '-'}), malloc in use {grew['malloc_used']:+.0f} MB, malloc free-but-held "
+        f"{grew['malloc_free']:+.0f} MB"
+        + (f", Python traced {grew['python']:+.1f} MB (tracemalloc's own bookkeeping "
+           f"{grew['trace_overhead']:+.1f} MB)" if trace else "")
+        + f"; GC objects {first['objects']:,.0f} -> {last['objects']:,.0f}, Python small "
+        f"blocks {first['blocks']:,.0f} -> {last['blocks']:,.0f}.",
+        "",
+    ]
+    if s["growers"]:
+        lines += ["Top Python growers over the same span (tracemalloc, by line): "
+                  + "; ".join(f"`{g}`" for g in s["growers"][:5]) + ".", ""]
+    return lines
 
 
 def machine() -> str:
@@ -254,17 +384,21 @@ def machine() -> str:
 
 
 def run(feeds: int = 500, hosts: int = 50, entries: int = 10, soak_seconds: float = 60.0,
-        period: float = 20.0, cycle: bool = True) -> str:
+        period: float = 20.0, cycle: bool = True, memory_limit: str | None = None,
+        trace: bool = False) -> str:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         c = one_cycle(feeds, hosts, entries, tmp) if cycle else None
         print("cycle", c, file=sys.stderr)
-        s = soak(feeds, hosts, soak_seconds, period, tmp) if soak_seconds > 0 else None
+        s = soak(feeds, hosts, soak_seconds, period, tmp, memory_limit, trace) \
+            if soak_seconds > 0 else None
+    extra = (f" --memory-limit {memory_limit}" if memory_limit else "") + \
+        (" --trace" if trace else "")
     lines = [] if c is None else [
         "## Watcher: 500 feeds on loopback in one cycle",
         "",
         f"Command: `python benchmarks/watch_bench.py --feeds {feeds} --hosts {hosts} "
-        f"--entries {entries} --soak {soak_seconds:g} --period {period:g}`  \n"
+        f"--entries {entries} --soak {soak_seconds:g} --period {period:g}{extra}`  \n"
         f"Machine: {machine()} (the feed server, a separate asyncio "
         "process, shares the cores). "
         f"{feeds} RSS feeds of {entries} entries on {hosts} loopback ports (hosts), "
@@ -291,22 +425,9 @@ def run(feeds: int = 500, hosts: int = 50, entries: int = 10, soak_seconds: floa
         if c is None:
             lines += ["## Watcher: memory over a soak", "",
                       f"Command: `python benchmarks/watch_bench.py --no-cycle --feeds {feeds} "
-                      f"--hosts {hosts} --soak {soak_seconds:g} --period {period:g}`  \n"
+                      f"--hosts {hosts} --soak {soak_seconds:g} --period {period:g}{extra}`  \n"
                       f"Machine: {machine()}.", ""]
-        rss = ", ".join(f"{t:.0f}s {m:.0f}" for t, m in s["samples"][::max(1, len(s["samples"])
-                                                                           // 10)])
-        lines += [f"RSS samples (s MB): {rss}.", ""]
-        growth = s["rss_end"] - s["rss_start"]
-        lines += [
-            f"Soak: {s['seconds']:g} s, every feed gains an entry every "
-            f"{s['period']:g} s, feeds polled every {s['period'] / 2:g} s, items re-checked "
-            f"after {s['period']:g} s and {s['period'] * 4:g} s: {s['cycles']} cycles, "
-            f"{s['items']:,} items, {s['observations']:,} observations. Resident memory "
-            f"{s['rss_start']:.0f} MB (first sample after warm-up) -> {s['rss_end']:.0f} MB at "
-            f"the end (max {s['rss_max']:.0f} MB; {growth:+.0f} MB, "
-            f"{growth / max(1, s['items']) * 1024:.1f} KB per stored item).",
-            "",
-        ]
+        lines += soak_lines(s)
     return "\n".join(lines)
 
 
@@ -319,6 +440,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--period", type=float, default=20.0,
                         help="seconds between new entries of each feed during the soak")
     parser.add_argument("--no-cycle", action="store_true", help="only the soak")
+    parser.add_argument("--memory-limit", help="the watch config's memory_limit, e.g. 256MB")
+    parser.add_argument("--trace", action="store_true",
+                        help="also trace Python's memory (tracemalloc: slower)")
     parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -326,7 +450,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     sys.path.insert(0, str(REPO / "src"))
     print(run(args.feeds, args.hosts, args.entries, args.soak, args.period,
-              cycle=not args.no_cycle))
+              cycle=not args.no_cycle, memory_limit=args.memory_limit, trace=args.trace))
 
 
 if __name__ == "__main__":

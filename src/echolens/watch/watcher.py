@@ -21,7 +21,7 @@ import queue
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,6 +51,7 @@ log = logging.getLogger("echolens.watch")
 FLUSH_RESULTS = 50  # results written per transaction at most
 FLUSH_SECONDS = 2.0  # ... or after this long
 IDLE_MAX = 60.0  # longest sleep between cycles
+KEEP_REPORTS = 100  # cycle reports `run` returns (the last ones): a watcher runs for months
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,10 @@ class Watcher:
     def open(self) -> None:
         if self._client is not None:
             return
+        if self.config.memory_limit:
+            # DuckDB caches the store's blocks up to this (default: 80% of RAM); the
+            # setting holds for the whole database instance, readers in this process included
+            self.db.store.con.execute(f"SET memory_limit = '{self.config.memory_limit}'")
         pol = self.config.politeness
         self._client = polite_client(
             min_delay=pol.min_delay, retries=pol.retries, backoff=pol.backoff,
@@ -161,8 +166,9 @@ class Watcher:
 
     def run(self, *, once: bool = False,
             on_cycle: Callable[[CycleReport], None] | None = None) -> list[CycleReport]:
-        """Run cycles until `stop()` (or one cycle with `once`)."""
-        reports = []
+        """Run cycles until `stop()` (or one cycle with `once`); returns the reports of the
+        last `KEEP_REPORTS` cycles (use `on_cycle` to see every one)."""
+        reports: deque[CycleReport] = deque(maxlen=KEEP_REPORTS)
         self.open()
         try:
             while not self.stop_event.is_set():
@@ -175,7 +181,7 @@ class Watcher:
                 self.stop_event.wait(self.seconds_to_next())
         finally:
             self.close()
-        return reports
+        return list(reports)
 
     def seconds_to_next(self) -> float:
         con = self.db.store.con
