@@ -182,6 +182,7 @@ def main() -> None:
         if not args.skip_demo:
             demo = bench_demo(tmp)
             # The store benchmarks below read the demo store this run just built.
+            BENCH_DEMO.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(tmp / "demo.duckdb", BENCH_DEMO)
             print("demo", demo, file=sys.stderr)
             lines += [
