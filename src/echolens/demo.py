@@ -212,7 +212,11 @@ def run_demo(
                         *(folder for folder, _ in EUVSDISINFO_FILES)], download=True)
     say(f"data: {root}")
     database.store.reset_data()
-    FactCheckStore(database.store).clear()
+    if full:
+        FactCheckStore(database.store).clear()
+    # Otherwise the fact-checks and their matches are kept, like the narratives: a rebuilt
+    # demo re-imports the same records (linked, not repeated) under the same item ids, so
+    # only what is new is matched. After a --full run, run --full again or use a new store.
     database.load_curated_sources()
     plans: list[tuple[str, Callable[[Iterable[RawItem | Reject]], Iterable[RawItem | Reject]],
                       dict[str, Any]]] = [
