@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import polars as pl
+from common import copy_store
 
 import echolens
 from echolens.echo import citation_store as cs
@@ -32,13 +32,6 @@ DEMO_STORE = ROOT / ".cache" / "demo.duckdb"
 CITED = ("RT", "Russian Defense Ministry")
 
 
-def _copy(store: Path, folder: Path) -> Path:
-    target = folder / "demo.duckdb"
-    shutil.copyfile(store, target)
-    wal = store.with_name(store.name + ".wal")
-    if wal.exists():
-        shutil.copyfile(wal, target.with_name(target.name + ".wal"))
-    return target
 
 
 def _memory_gib() -> str:
@@ -67,7 +60,7 @@ def citations_section(store: Path = DEMO_STORE) -> str:
                 "(build it with `make demo`).\n")
     out = ["## Stored citations on the demo corpus (echo tracing, part 1)", ""]
     with tempfile.TemporaryDirectory() as folder:
-        db = echolens.open(_copy(store, Path(folder)))
+        db = echolens.open(copy_store(store, Path(folder)))
         try:
             con = db.store.con
             con.execute("DELETE FROM citations").fetchall()

@@ -13,9 +13,6 @@ Usage: `.venv/bin/python benchmarks/echo_bench.py [--db PATH] [--repeat 7]`; the
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -23,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from common import copy_store, machine
 
 REPO = Path(__file__).resolve().parent.parent
 #: the demo store: the dev cache's, else the one `make demo` builds in the checkout
@@ -34,15 +33,6 @@ BIOLAB = (r"biolab|bio-lab|biological (lab|weapon|research|activit|militar)|biow
           r"біолаборатор|біологічн|біозброї|生物实验室|生物武器|生物军事")
 
 
-def machine() -> str:
-    mem = "?"
-    try:
-        with open("/proc/meminfo") as handle:
-            mem = f"{int(handle.readline().split()[1]) / 1024 / 1024:.0f} GiB"
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} cores, {mem}, {platform.machine()}, "
-            f"Python {platform.python_version()}")
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
@@ -55,15 +45,10 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
     return times, result
 
 
-def copy_store(source: Path, folder: Path) -> Path:
+def demo_copy(source: Path, folder: Path) -> Path:
     if not source.exists():
         sys.exit(f"no demo store at {source}: build it with `echolens --db {source} demo`")
-    target = folder / "demo.duckdb"
-    shutil.copy(source, target)
-    wal = source.with_name(source.name + ".wal")
-    if wal.exists():
-        shutil.copy(wal, target.with_name(target.name + ".wal"))
-    return target
+    return copy_store(source, folder)
 
 
 def _hours(value: float | None) -> str:
@@ -79,7 +64,7 @@ def echo_section(store: Path = DEMO, repeat: int = 7) -> str:
 
     lines = ["## Echo tracing (demo store)", ""]
     with tempfile.TemporaryDirectory() as tmp:
-        db = echolens.open(copy_store(store, Path(tmp)))
+        db = echolens.open(demo_copy(store, Path(tmp)))
         con = db.store.con
         model = default_model_id(con)
         lines += _store_summary(db, model)

@@ -6,8 +6,6 @@ Writes BENCHMARKS.md. Options: --quick (smaller samples), --skip-demo.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -17,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+from common import machine
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DEMO = REPO / ".cache" / "bench-demo.duckdb"  # the demo store of the last run
@@ -25,16 +24,6 @@ HEADLINES = (
 )
 
 
-def machine() -> str:
-    mem = "?"
-    try:
-        with open("/proc/meminfo") as handle:
-            kb = int(handle.readline().split()[1])
-            mem = f"{kb / 1024 / 1024:.0f} GiB"
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} cores, {mem}, {platform.machine()}, "
-            f"Python {platform.python_version()}")
 
 
 def bench_ingest(data: Path, tmp: Path) -> dict[str, float]:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
-import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
+from common import copy_store, machine
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = next((p for p in (REPO / ".cache" / "demo.duckdb", REPO / "echolens.duckdb")
@@ -46,15 +45,6 @@ QUERIES = [
 ]
 
 
-def machine() -> str:
-    mem = "?"
-    try:
-        with open("/proc/meminfo") as handle:
-            mem = f"{int(handle.readline().split()[1]) / 1024 / 1024:.0f} GiB"
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} cores, {mem}, {platform.machine()}, "
-            f"Python {platform.python_version()}")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -72,13 +62,6 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _copy_store(source: Path, folder: Path) -> Path:
-    target = folder / "demo.duckdb"
-    shutil.copy(source, target)
-    wal = source.with_name(source.name + ".wal")
-    if wal.exists():
-        shutil.copy(wal, target.with_name(target.name + ".wal"))
-    return target
 
 
 def _narrative_ids(path: Path, count: int) -> list[str]:
@@ -131,7 +114,7 @@ def web_section(db: Path = DEMO, requests: int = 600) -> str:
                 f"{db}; build it with `echolens --db .cache/demo.duckdb demo --no-serve`.\n")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="echolens-web-") as tmp:
-        store = _copy_store(db, Path(tmp))
+        store = copy_store(db, Path(tmp))
         narratives = _narrative_ids(store, 60)
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
