@@ -4,6 +4,7 @@ the items, CSV links, escaping of untrusted text, accessible charts, and the CLI
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 from datetime import date
@@ -219,10 +220,44 @@ def test_serve_binds_loopback_prints_its_url_and_is_read_only(store_path: Path,
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        assert health.json() == {"ok": True}
+        assert health.json()["ok"] is True
         refused = httpx.post(f"http://127.0.0.1:{port}/api/ingest", json={"items": [{}]},
                              headers={"Authorization": "Bearer whatever-token"})
         assert refused.status_code == 403
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_narrative_pages_are_rendered_in_the_background_like_on_demand(
+        store_path: Path) -> None:
+    import time
+
+    from echolens.api.pages import warm_narrative_pages
+
+    database = Database(store_path, read_only=True)
+    try:
+        app = create_app(database, encoder=hashing_encoder)
+        board = app.state.dashboard
+        with TestClient(app) as warmed:
+            deadline = time.monotonic() + 60
+            while not warmed.get("/healthz").json()["warm"]:
+                assert time.monotonic() < deadline, "warm-up did not finish"
+                time.sleep(0.1)
+            with board.cursor() as cur:
+                active = [r[0] for r in cur.execute(
+                    "SELECT id FROM narratives WHERE status = 'active'").fetchall()]
+            assert active and all(board.has_page(("narrative", n)) for n in active)
+            served = {n: warmed.get(f"/narratives/{n}").text for n in active}
+        # a server that renders each page on demand gives the same pages
+        cold = create_app(database, encoder=hashing_encoder)
+        with TestClient(cold) as on_demand:
+            cold.state.dashboard.warm.wait(60)
+            for narrative_id, html in served.items():
+                cold.state.dashboard._pages.clear()
+                assert on_demand.get(f"/narratives/{narrative_id}").text == html
+        cold.state.dashboard._pages.clear()
+        assert warm_narrative_pages(cold, threading.Event()) == len(active)
+        assert warm_narrative_pages(cold, threading.Event()) == 0  # all kept
+    finally:
+        database.close()

@@ -93,6 +93,7 @@ class _StoreThenMemory:
 
 
 MEMO_SIZE = 256
+PAGE_BUDGET_BYTES = 256 * 1024 * 1024
 MEMO_CHECK_SECONDS = 2.0
 _VERSION_SQL = (
     "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM narrative_members),"
@@ -100,6 +101,41 @@ _VERSION_SQL = (
     " (SELECT count(*) FROM sources)"
 )
 T = TypeVar("T")
+
+
+class PageCache:
+    """Rendered pages by key, least recently used dropped beyond `budget` bytes (thread-safe)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._pages: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        with self._lock:
+            body = self._pages.get(key)
+            if body is not None:
+                self._pages.move_to_end(key)
+            return body
+
+    def put(self, key: tuple[Any, ...], body: bytes) -> None:
+        with self._lock:
+            old = self._pages.pop(key, None)
+            self.used -= len(old) if old is not None else 0
+            self._pages[key] = body
+            self.used += len(body)
+            while self.used > self.budget and len(self._pages) > 1:
+                _, dropped = self._pages.popitem(last=False)
+                self.used -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+            self.used = 0
+
+    def __len__(self) -> int:
+        return len(self._pages)
 
 
 class _ConOnly:
@@ -126,10 +162,13 @@ class Dashboard:
         self._memo_lock = threading.Lock()
         self._memo_checked = -1e9
         self._memo_version: tuple[Any, ...] = ()
+        self._pages = PageCache(PAGE_BUDGET_BYTES)
+        self.warm = threading.Event()  # set once the first background warm-up has finished
 
-    def memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        """`compute()` cached under `key` until the store changes (items, narratives,
-        citations or fact-check matches counted again at most every few seconds)."""
+    def version(self) -> tuple[Any, ...]:
+        """The store's version: counts of items, members, matches and sources and the last
+        narrative change, read again at most every few seconds. Cached results are dropped
+        when it changes."""
         with self._memo_lock:
             now = time.monotonic()
             if now - self._memo_checked > MEMO_CHECK_SECONDS:
@@ -137,8 +176,15 @@ class Dashboard:
                     version = tuple(first_row(cur.execute(_VERSION_SQL).fetchall()) or ())
                 if version != self._memo_version:
                     self._memo.clear()
+                    self._pages.clear()
                     self._memo_version = version
                 self._memo_checked = now
+            return self._memo_version
+
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """`compute()` cached under `key` until the store changes (do not modify it)."""
+        self.version()
+        with self._memo_lock:
             if key in self._memo:
                 self._memo.move_to_end(key)
                 return cast(T, self._memo[key])
@@ -148,6 +194,28 @@ class Dashboard:
             while len(self._memo) > MEMO_SIZE:
                 self._memo.popitem(last=False)
         return value
+
+    def page(self, key: tuple[Any, ...], render: Callable[[], bytes]) -> bytes:
+        """A rendered page cached under `key` until the store changes, within a memory budget
+        (`PAGE_BUDGET_BYTES`, least recently used pages dropped first)."""
+        version = self.version()
+        found = self._pages.get(key)
+        if found is not None:
+            return found
+        body = render()
+        with self._memo_lock:
+            if version == self._memo_version:
+                self._pages.put(key, body)
+        return body
+
+    def has_page(self, key: tuple[Any, ...]) -> bool:
+        return self._pages.get(key) is not None
+
+    def pages_used(self) -> int:
+        return self._pages.used
+
+    def page_budget(self) -> int:
+        return self._pages.budget
 
     @property
     def writable(self) -> bool:
@@ -216,6 +284,25 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/healthz"
 
 
+WARM_CHECK_SECONDS = 10.0
+
+
+def _warm_up(app: FastAPI, stop: threading.Event) -> None:
+    from echolens.api.pages import warm_narrative_pages
+
+    board: Dashboard = app.state.dashboard
+    with board.cursor() as cur:
+        board.search.warm_up(cur)
+    warmed: tuple[Any, ...] | None = None
+    while not stop.is_set():
+        version = board.version()
+        if version != warmed:
+            warm_narrative_pages(app, stop)
+            warmed = version
+            board.warm.set()
+        stop.wait(WARM_CHECK_SECONDS)
+
+
 def create_app(database: Database | str | Path, *, write_token: str | None = None,
                encoder: EncodeFn | None = None) -> FastAPI:
     """The dashboard and JSON API over `database` (an open `Database`, or a path opened
@@ -232,15 +319,16 @@ def create_app(database: Database | str | Path, *, write_token: str | None = Non
         database = Database(database, read_only=write_token is None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """Load search vectors and models in the background: the first search is fast."""
-        board: Dashboard = app.state.dashboard
-
-        def warm_up() -> None:
-            with board.cursor() as cur:
-                board.search.warm_up(cur)
-
-        threading.Thread(target=warm_up, name="echolens-warm-up", daemon=True).start()
-        yield
+        """In the background: load search vectors and models (the first search is fast),
+        then render the narrative pages, again whenever the store changes."""
+        stop = threading.Event()
+        thread = threading.Thread(target=_warm_up, args=(app, stop), name="echolens-warm-up",
+                                  daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
 
     app = FastAPI(title="echolens", version="0.1.0", lifespan=lifespan,
                   description="How narratives travel between media ecosystems: the read "
@@ -280,9 +368,10 @@ def create_app(database: Database | str | Path, *, write_token: str | None = Non
         return render_error(request, exc.status_code, message, "")
 
     @app.get("/healthz", include_in_schema=True, tags=["meta"])
-    def healthz() -> dict[str, bool]:
-        """A static answer: the baseline of the web benchmark."""
-        return {"ok": True}
+    async def healthz() -> dict[str, bool]:
+        """Liveness, and whether the background warm-up (search models, narrative pages) is
+        done; answered without touching the store (the baseline of the web benchmark)."""
+        return {"ok": True, "warm": app.state.dashboard.warm.is_set()}
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:

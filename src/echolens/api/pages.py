@@ -3,11 +3,14 @@ has JavaScript; every page works without it). Same data as the JSON API (`views`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import duckdb
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -41,6 +44,7 @@ from echolens.api.routes import (
     narrative_data,
 )
 from echolens.api.search import SEMANTIC_BAND
+from echolens.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
@@ -103,8 +107,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
 def cached(board: Dashboard, key: tuple[Any, ...], build: Callable[[], HTMLResponse]
            ) -> HTMLResponse:
     """A page rendered once per store version (pages that read many rows)."""
-    body = board.memo(("html", *key), lambda: bytes(build().body))
-    return HTMLResponse(body)
+    return HTMLResponse(board.page(key, lambda: bytes(build().body)))
 
 
 def render_error(request: Request, status: int, message: str, fix: str) -> Response:
@@ -147,13 +150,47 @@ def narratives_page(request: Request, cur: Cur,
 @router.get("/narratives/{narrative_id}", response_class=HTMLResponse)
 def narrative_page(request: Request, board: Board, cur: Cur, narrative_id: Id
                    ) -> HTMLResponse:
-    def build() -> HTMLResponse:
-        detail = narrative_data(board, cur, narrative_id)
-        chart = views.narrative_chart(detail)
-        return render(request, "narrative.html", n=detail, chart=Markup(chart),
-                      timeline=views.timeline_rows(detail))
+    return cached(board, ("narrative", narrative_id),
+                  lambda: _narrative_html(request, narrative_data(board, cur, narrative_id)))
 
-    return cached(board, ("narrative", narrative_id), build)
+
+def _narrative_html(request: Request, detail: dict[str, Any]) -> HTMLResponse:
+    chart = views.narrative_chart(detail)
+    return render(request, "narrative.html", n=detail, chart=Markup(chart),
+                  timeline=views.timeline_rows(detail))
+
+
+def _narrative_bytes(request: Request, cur: duckdb.DuckDBPyConnection, narrative_id: str
+                     ) -> bytes:
+    return bytes(_narrative_html(request, views.narrative(cur, narrative_id)).body)
+
+
+def warm_narrative_pages(app: Any, stop: threading.Event, limit: int = 5000) -> int:
+    """Render the pages of the active narratives, largest first, into the page cache (they
+    then answer from memory), until done, `stop` is set or half the cache budget is used.
+    Returns how many pages were rendered."""
+    board: Dashboard = app.state.dashboard
+    rendered = 0
+    with board.cursor() as cur:
+        ids = [str(r[0]) for r in cur.execute(
+            "SELECT id FROM narratives WHERE status = 'active' ORDER BY size DESC, id LIMIT ?",
+            [limit]).fetchall()]
+        for narrative_id in ids:
+            if stop.is_set() or board.pages_used() > board.page_budget() // 2:
+                break
+            key = ("narrative", narrative_id)
+            if board.has_page(key):
+                continue
+            request = Request({"type": "http", "app": app, "router": app.router,
+                               "method": "GET", "scheme": "http", "root_path": "",
+                               "path": f"/narratives/{narrative_id}", "query_string": b"",
+                               "headers": [], "server": ("127.0.0.1", 80)})
+            try:  # not through the data memo: the page is all that is kept
+                board.page(key, partial(_narrative_bytes, request, cur, narrative_id))
+            except NotFound:  # merged away since the list was read
+                continue
+            rendered += 1
+    return rendered
 
 
 @router.get("/ecosystems", response_class=HTMLResponse)

@@ -240,6 +240,12 @@ Mode = Literal["hybrid", "keyword", "semantic"]
 def _search(board: Dashboard, cur: duckdb.DuckDBPyConnection, q: str, mode: str,
             filters: ItemFilter, limit: int, offset: int) -> dict[str, Any]:
     check_text(q, "q")
+    key = ("search", q, mode, tuple(sorted(filters.as_params().items())), limit, offset)
+    return board.memo(key, lambda: _search_now(board, cur, q, mode, filters, limit, offset))
+
+
+def _search_now(board: Dashboard, cur: duckdb.DuckDBPyConnection, q: str, mode: str,
+                filters: ItemFilter, limit: int, offset: int) -> dict[str, Any]:
     result = board.search.search(cur, SearchQuery(text=q, filters=filters, mode=mode,  # type: ignore[arg-type]
                                                   limit=limit, offset=offset))
     return {"q": q, "mode": mode, "filters": filters.as_params(),

@@ -13,10 +13,12 @@ Query vectors are cached by text."""
 from __future__ import annotations
 
 import bisect
+import os
+import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -28,6 +30,7 @@ import pyarrow as pa
 from echolens.embed.base import Embedder, HashingEmbedder
 from echolens.errors import UsageError
 from echolens.narratives.calibration import Calibration
+from echolens.text.langid import QueryLanguage
 
 SearchMode = Literal["hybrid", "keyword", "semantic"]
 SEARCH_MODES: tuple[str, ...] = ("hybrid", "keyword", "semantic")
@@ -47,6 +50,8 @@ Z_MIN = 2.5
 Z_BAND = 3.0
 Z_KEYWORD_BOOST = 1.0
 RELOAD_CHECK_SECONDS = 5.0
+# Model instances embedding search queries side by side (one per core, at most 4).
+QUERY_MODELS = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -337,24 +342,39 @@ def _signature(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[int, ...]
 
 
 class QueryVectors:
-    """Query embeddings by text, computed once (LRU, thread-safe; the model is not)."""
+    """Query embeddings by text, computed once (LRU, thread-safe).
 
-    def __init__(self, embedder: Embedder, size: int = 2048) -> None:
-        self.embedder = embedder
+    A model instance runs one text at a time, so the server keeps a few of them (one per
+    core by default): concurrent first searches are embedded side by side instead of
+    queueing behind one model.
+    """
+
+    def __init__(self, embedders: Sequence[Embedder], size: int = 2048) -> None:
+        if not embedders:
+            raise ValueError("QueryVectors needs at least one embedder")
+        self.model_id = embedders[0].model_id
         self.size = size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._free: queue.SimpleQueue[Embedder] = queue.SimpleQueue()
+        for embedder in embedders:
+            self._free.put(embedder)
 
     def get(self, text: str) -> np.ndarray:
         with self._lock:
             if text in self._cache:
                 self._cache.move_to_end(text)
                 return self._cache[text]
-            vector = np.asarray(self.embedder.embed([text])[0], np.float32)
+        embedder = self._free.get()
+        try:
+            vector = np.asarray(embedder.embed([text])[0], np.float32)
+        finally:
+            self._free.put(embedder)
+        with self._lock:
             self._cache[text] = vector
             if len(self._cache) > self.size:
                 self._cache.popitem(last=False)
-            return vector
+        return vector
 
 
 def like_pattern(text: str) -> str:
@@ -381,6 +401,7 @@ class ItemSearch:
         self._checked = 0.0
         self._lock = threading.Lock()
         self._lang_lock = threading.Lock()
+        self._query_language: QueryLanguage | None = None
 
     def _current(self, con: duckdb.DuckDBPyConnection
                  ) -> tuple[ItemVectors, QueryVectors, KeywordIndex] | None:
@@ -407,8 +428,10 @@ class ItemSearch:
                     self._keywords = KeywordIndex.load(fresh, self._vectors.signature)
                 finally:
                     fresh.close()
-                if self._queries is None or self._queries.embedder.model_id != model:
-                    self._queries = QueryVectors(embedder)
+                if self._queries is None or self._queries.model_id != model:
+                    extra = [self.embedder_factory(model) for _ in range(QUERY_MODELS - 1)]
+                    self._queries = QueryVectors(
+                        [embedder, *(e for e in extra if e is not None)])
             assert self._vectors is not None and self._queries is not None
             assert self._keywords is not None
             return self._vectors, self._queries, self._keywords
@@ -419,16 +442,16 @@ class ItemSearch:
         if loaded is not None:
             loaded[1].get("warm up")
             if loaded[0].calibrated:
-                for probe in ("warm up", "прогрев", "预热"):
-                    self.query_language(probe)
+                self.query_language("warm up")  # loads the language models
 
     def query_language(self, text: str) -> str:
         """The query's language among the configured ones (English when unsure)."""
-        from echolens.database import default_languages, language_identifier
+        from echolens.database import default_languages
 
         with self._lang_lock:
-            lang = language_identifier(tuple(default_languages())).detect(text)
-        return lang if lang in default_languages() else "en"
+            if self._query_language is None:
+                self._query_language = QueryLanguage(default_languages())
+            return self._query_language.detect(text)
 
     def search(self, con: duckdb.DuckDBPyConnection, query: SearchQuery) -> SearchResult:
         text = " ".join(query.text.split())

@@ -393,3 +393,28 @@ class LanguageIdentifier:
             if (english >= 2 and foreign * 3 <= english - 2) or (english >= 1 and not foreign):
                 return "en", None
         return text, self._latin_detector
+
+
+class QueryLanguage:
+    """The language of a short search query, always one of the configured ones.
+
+    Queries are a word or two ("Azovstal", "Буча"): the open-set identifier above would
+    weigh them against every language of their script and load new models for each odd
+    guess (hundreds of ms per query). Here lingua chooses only among the configured
+    languages, with their models loaded once up front.
+    """
+
+    def __init__(self, languages: Sequence[str], fallback: str = "en") -> None:
+        supported = [code for code in languages if code not in (OTHER, UNDETERMINED)]
+        self.languages = tuple(supported)
+        self.fallback = fallback
+        chosen = [_lingua_language(code) for code in supported]
+        if len(chosen) < 2:  # lingua needs two languages to choose between
+            chosen.append(Language.GERMAN if Language.ENGLISH in chosen else Language.ENGLISH)
+        self._detector = (LanguageDetectorBuilder.from_languages(*chosen)
+                          .with_preloaded_language_models().build())
+
+    def detect(self, text: str) -> str:
+        language = self._detector.detect_language_of(text)
+        code = _iso(language) if language is not None else self.fallback
+        return code if code in self.languages else self.fallback
