@@ -294,13 +294,18 @@ def _warm_up(app: FastAPI, stop: threading.Event) -> None:
     with board.cursor() as cur:
         board.search.warm_up(cur)
     warmed: tuple[Any, ...] | None = None
+    pause = WARM_CHECK_SECONDS
     while not stop.is_set():
         version = board.version()
         if version != warmed:
+            started = time.monotonic()
             warm_narrative_pages(app, stop)
             warmed = version
             board.warm.set()
-        stop.wait(WARM_CHECK_SECONDS)
+            # a store that keeps changing (`serve --watch`) is re-warmed at most a fifth
+            # of the time: pages of narratives nobody opens are not worth a core
+            pause = max(WARM_CHECK_SECONDS, 4 * (time.monotonic() - started))
+        stop.wait(pause)
 
 
 def create_app(database: Database | str | Path, *, write_token: str | None = None,
