@@ -2,33 +2,40 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 ARGS ?=
 
 .PHONY: env demo test test-fast lint bench clean
 
-env: $(STAMP)
+# `make demo` installs only what echolens needs to run; tests, lint and benchmarks add the
+# development tools on top (the demo on a fresh clone skips their download).
+env: $(DEV)
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME)
 
-demo: $(STAMP)
+$(DEV): $(RUNTIME)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(DEV)
+
+demo: $(RUNTIME)
 	$(BIN)/echolens demo $(ARGS)
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/pytest -q $(ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(DEV)
 	$(BIN)/pytest -q -m 'not slow' $(ARGS)
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
