@@ -10,6 +10,7 @@ file); each request reads through its own cursor, writes go through one lock."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -288,24 +289,31 @@ WARM_CHECK_SECONDS = 10.0
 
 
 def _warm_up(app: FastAPI, stop: threading.Event) -> None:
+    """The background warm-up: search first, then narrative pages, again after changes. A
+    failure is logged and leaves pages to be rendered on demand, as without warm-up."""
     from echolens.api.pages import warm_narrative_pages
 
     board: Dashboard = app.state.dashboard
-    with board.cursor() as cur:
-        board.search.warm_up(cur)
     warmed: tuple[Any, ...] | None = None
     pause = WARM_CHECK_SECONDS
-    while not stop.is_set():
-        version = board.version()
-        if version != warmed:
-            started = time.monotonic()
-            warm_narrative_pages(app, stop)
-            warmed = version
-            board.warm.set()
-            # a store that keeps changing (`serve --watch`) is re-warmed at most a fifth
-            # of the time: pages of narratives nobody opens are not worth a core
-            pause = max(WARM_CHECK_SECONDS, 4 * (time.monotonic() - started))
-        stop.wait(pause)
+    try:
+        with board.cursor() as cur:
+            board.search.warm_up(cur)
+        while not stop.is_set():
+            version = board.version()
+            if version != warmed:
+                started = time.monotonic()
+                warm_narrative_pages(app, stop)
+                warmed = version
+                board.warm.set()
+                # a store that keeps changing (`serve --watch`) is re-warmed at most a fifth
+                # of the time: pages of narratives nobody opens are not worth a core
+                pause = max(WARM_CHECK_SECONDS, 4 * (time.monotonic() - started))
+            stop.wait(pause)
+    except Exception as exc:  # noqa: BLE001 - a warm-up must never take the server down
+        logging.getLogger(__name__).warning("background warm-up stopped: %s", exc)
+    finally:
+        board.warm.set()
 
 
 def create_app(database: Database | str | Path, *, write_token: str | None = None,
@@ -334,6 +342,7 @@ def create_app(database: Database | str | Path, *, write_token: str | None = Non
             yield
         finally:
             stop.set()
+            thread.join(timeout=60)  # the store may be closed next: let the thread finish
 
     app = FastAPI(title="echolens", version="0.1.0", lifespan=lifespan,
                   description="How narratives travel between media ecosystems: the read "

@@ -50,6 +50,8 @@ Z_MIN = 2.5
 Z_BAND = 3.0
 Z_KEYWORD_BOOST = 1.0
 RELOAD_CHECK_SECONDS = 5.0
+HIT_CACHE = 50_000  # item rows kept in memory for result pages
+_HITS_LOCK = threading.Lock()
 # Model instances embedding search queries side by side (one per core, at most 4).
 QUERY_MODELS = max(1, min(4, os.cpu_count() or 1))
 
@@ -289,6 +291,7 @@ class KeywordIndex:
     blob: str
     signature: tuple[int, ...]
     narratives: dict[str, tuple[str, str | None]]  # item id -> its active narrative, label
+    hits: dict[str, SearchHit] = field(default_factory=dict)  # rows read for earlier pages
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection, signature: tuple[int, ...]) -> KeywordIndex:
@@ -518,7 +521,7 @@ class ItemSearch:
         if use_keyword:  # keyword hits without a vector (not embedded yet) come last
             ranked += [(i, True, None) for i in unembedded]
         page = ranked[query.offset:query.offset + query.limit]
-        by_id = _fetch(con, [p[0] for p in page], keywords.narratives)
+        by_id = _fetch(con, [p[0] for p in page], keywords)
         hits = [replace(by_id[i], keyword=kw, similarity=None if sim is None
                         else round(sim, 4)) for i, kw, sim in page if i in by_id]
         return SearchResult(query, hits, int(keyword.sum()) + len(unembedded),
@@ -530,17 +533,22 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, ids: list[str],
-           narratives: dict[str, tuple[str, str | None]]) -> dict[str, SearchHit]:
-    """The hits of one page by id, with their narrative."""
-    if not ids:
-        return {}
-    rows = con.execute(f"SELECT {_HIT_COLUMNS}, FALSE, NULL FROM items i LEFT JOIN sources s"
-                       " ON s.id = i.source_id WHERE i.id = ANY(?)", [ids]).fetchall()
-    out = {}
-    for r in rows:
-        nid, label = narratives.get(r[0], (None, None))
-        out[r[0]] = replace(_hit(r), narrative_id=nid, narrative_label=label)
+def _fetch(con: duckdb.DuckDBPyConnection, ids: list[str], keywords: KeywordIndex
+           ) -> dict[str, SearchHit]:
+    """The hits of one page by id, with their narrative (rows read once per index)."""
+    with _HITS_LOCK:
+        out = {i: keywords.hits[i] for i in ids if i in keywords.hits}
+    missing = [i for i in ids if i not in out]
+    if missing:
+        rows = con.execute(f"SELECT {_HIT_COLUMNS}, FALSE, NULL FROM items i LEFT JOIN sources"
+                           " s ON s.id = i.source_id WHERE i.id = ANY(?)", [missing]).fetchall()
+        for r in rows:
+            nid, label = keywords.narratives.get(r[0], (None, None))
+            out[r[0]] = replace(_hit(r), narrative_id=nid, narrative_label=label)
+        with _HITS_LOCK:
+            keywords.hits.update((i, out[i]) for i in missing if i in out)
+            while len(keywords.hits) > HIT_CACHE:
+                keywords.hits.pop(next(iter(keywords.hits)))
     return out
 
 
