@@ -13,12 +13,14 @@ beside wall time because the machine may be shared. The baseline in the
 same run is the smallest size: time and memory ratios against it show the growth
 (linear growth would be a time ratio equal to the size ratio).
 
-Usage: `.venv/bin/python benchmarks/narratives_scaling.py [--sizes 10000,100000,1000000]`
+Usage: `.venv/bin/python benchmarks/narratives_scaling.py [--sizes 10000,100000,1000000]
+[--previous]` (`--previous`: the calibration before the coherence gates, as a baseline)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -30,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from narratives_eval import MODEL, embeddings, load_gold, machine  # noqa: E402
+from narratives_eval import MODEL, PREVIOUS, embeddings, load_gold, machine  # noqa: E402
 
 from echolens.narratives.calibration import load_calibration  # noqa: E402
 from echolens.narratives.features import prepare  # noqa: E402
@@ -40,11 +42,13 @@ CHUNK = 50_000
 NOISE = 0.02  # per-dimension sd around the real vector (unit vectors of dim 384)
 
 
-def worker(n: int, seed: int = 0) -> dict[str, float]:
+def worker(n: int, seed: int = 0, previous: bool = False) -> dict[str, float]:
     gold = load_gold()
     base = embeddings([r["text"] for r in gold])
     langs_base = [r["lang"] for r in gold]
     cal = load_calibration(MODEL).with_thresholds(lexical_weight=0.0, anchor_weight=0.0)
+    if previous:  # the calibration before the coherence gates and mutual merges
+        cal = dataclasses.replace(cal, pair_adjust={}).with_thresholds(**PREVIOUS)
     rng = np.random.default_rng(seed)
     start, cpu_start = time.perf_counter(), time.process_time()
     grouper = Grouper(cal, dim=base.shape[1], expected=n)
@@ -69,17 +73,20 @@ def worker(n: int, seed: int = 0) -> dict[str, float]:
             "splits": sum(e.kind == "split" for e in events)}
 
 
-def run(sizes: list[int]) -> str:
+def run(sizes: list[int], previous: bool = False) -> str:
     rows = []
     for n in sizes:
-        out = subprocess.run([sys.executable, __file__, "--worker", str(n)], check=True,
+        out = subprocess.run([sys.executable, __file__, "--worker", str(n),
+                              *(["--previous"] if previous else [])], check=True,
                              capture_output=True, text=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = rows[0]
     lines = [
         "## Narratives: scaling (synthetic vectors around real ones)\n",
         f"Command: `python benchmarks/narratives_scaling.py --sizes "
-        f"{','.join(str(s) for s in sizes)}`  \nMachine: {machine()}  \n"
+        f"{','.join(str(s) for s in sizes)}{' --previous' if previous else ''}`  \n"
+        + ("Calibration: the PREVIOUS one (no coherence gates, no mutual merges).  \n"
+           if previous else "") + f"Machine: {machine()}  \n"
         "Items are SYNTHETIC: real dev-gold multilingual-e5 vectors plus Gaussian noise "
         f"(sd {NOISE}), same language, dates spread over a year; no text, so the lexical "
         "and anchor terms are off. One fresh process per size; chunks of 50,000. Baseline: "
@@ -102,12 +109,14 @@ def run(sizes: list[int]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--previous", action="store_true",
+                        help="use the calibration before the coherence gates (a baseline)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker)))
+        print(json.dumps(worker(args.worker, previous=args.previous)))
         return
-    print(run([int(x) for x in args.sizes.split(",") if x]))
+    print(run([int(x) for x in args.sizes.split(",") if x], previous=args.previous))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import numpy as np
 
+from echolens.errors import UsageError
 from echolens.narratives.batch import skip_reason
 from echolens.narratives.calibration import Calibration, load_calibration
 from echolens.narratives.features import Prepared, day_number, prepare
@@ -137,6 +138,44 @@ def assign_new_items(
     if path is not None and len(grouper):
         save_index(grouper.index, path, grouper.item_ids, dim)
     return report
+
+
+def rebuild_narratives(
+    store: DuckDBStore,
+    model_id: str | None = None,
+    calibration: Calibration | None = None,
+) -> AssignReport:
+    """Forget the narratives of `model_id` (default: the only model that has some) and group
+    every item again from scratch, in published order, with the current calibration.
+
+    For a store grouped with an older calibration or algorithm: narrative ids, merges and
+    history are recomputed (ids still derive from item ids, so a story that opens with the
+    same item keeps its id). Embeddings are reused, nothing is re-embedded. The old rows are
+    deleted first: should the grouping fail, the items are simply ungrouped and the next
+    `echolens process` (or rebuild) groups them."""
+    con = store.con
+    if model_id is None:
+        models = [r[0] for r in con.execute(
+            "SELECT DISTINCT model_id FROM narrative_members ORDER BY 1").fetchall()]
+        if len(models) != 1:
+            raise UsageError(
+                f"the store has narratives for {len(models)} models: {models}",
+                "name the embedding model to rebuild (--model)")
+        model_id = models[0]
+    cal = calibration or load_calibration(model_id)
+    con.execute("BEGIN")
+    try:
+        for table in ("narrative_members", "narrative_history", "narratives"):
+            con.execute(f"DELETE FROM {table} WHERE model_id = ?", [model_id])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    path = index_path(store.path, model_id)
+    if path is not None:
+        for stale in (path, path.with_suffix(".json")):
+            stale.unlink(missing_ok=True)
+    return assign_new_items(store, model_id, cal)
 
 
 def _summaries(grouper: Grouper, rows: Sequence[MemberRow], final: dict[str, str],

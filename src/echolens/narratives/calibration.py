@@ -43,6 +43,17 @@ class Thresholds:
     time_scale_days: float = 30.0
     unknown_days: float = 30.0  # distance assumed when a date is missing
     min_words: int = 2  # fewer words: no narrative ("too-short")
+    # coherence gates, vector only (no anchors, no time): an item joins a narrative only
+    # when its mean z to the narrative's members reaches `centroid_join`, and two
+    # narratives merge only when their mean member-pair z reaches `centroid_merge`.
+    # Anchors and dates still rank the candidates; they can no longer carry a join alone,
+    # so a narrative cannot chain through shared concepts. None: no gate.
+    centroid_join: float | None = None
+    centroid_merge: float | None = None
+    # two narratives that are each other's best link also merge when that link reaches
+    # this (below `merge`): mutual best matches are mostly one story told in two
+    # languages. None: off.
+    mutual_merge: float | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,9 @@ class Calibration:
     lexical_df: Mapping[int, int] = field(default_factory=dict)
     lexical_docs: int = 0
     anchor_df: Mapping[str, int] = field(default_factory=dict)  # concept -> background docs
+    # per sorted language pair, (offset, scale) in z units fitted on a labelled tuning split
+    # (`fit_pair_adjust`): z' = (z - offset) / scale. Empty: z unchanged.
+    pair_adjust: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     thresholds: Thresholds = Thresholds()
     provenance: str = ""
 
@@ -70,6 +84,25 @@ class Calibration:
         if not pool:
             return (0.0, 0.1)
         return (float(np.mean([p[0] for p in pool])), float(np.max([p[1] for p in pool])))
+
+    def adjusted_pair(self, a: str, b: str) -> tuple[float, float]:
+        """(mean, sd) such that `(cos - mean) / sd` is the adjusted z of the pair: the
+        background z, shifted and scaled by `pair_adjust` (its pooled value for a pair it
+        does not list)."""
+        mean, sd = self.pair(a, b)
+        if not self.pair_adjust:
+            return mean, sd
+        key = "|".join(sorted((a, b)))
+        if key in self.pair_adjust:
+            offset, scale = self.pair_adjust[key]
+        else:
+            same = a == b
+            pool = [v for k, v in self.pair_adjust.items()
+                    if (k.split("|")[0] == k.split("|")[1]) == same] or list(
+                        self.pair_adjust.values())
+            offset = float(np.mean([p[0] for p in pool]))
+            scale = float(np.mean([p[1] for p in pool]))
+        return mean + offset * sd, sd * scale
 
     def lexical_idf(self) -> np.ndarray:
         return _idf_of(self)
@@ -91,6 +124,8 @@ class Calibration:
                               for k, v in self.pair_stats.items()}
         data["lexical_df"] = {str(k): v for k, v in sorted(self.lexical_df.items())}
         data["anchor_df"] = dict(sorted(self.anchor_df.items()))
+        data["pair_adjust"] = {k: [round(v[0], 4), round(v[1], 4)]
+                               for k, v in sorted(self.pair_adjust.items())}
         return data
 
     @classmethod
@@ -102,6 +137,8 @@ class Calibration:
             lexical_df={int(k): int(v) for k, v in data.get("lexical_df", {}).items()},
             lexical_docs=int(data.get("lexical_docs", 0)),
             anchor_df={str(k): int(v) for k, v in data.get("anchor_df", {}).items()},
+            pair_adjust={k: (float(v[0]), float(v[1]))
+                         for k, v in data.get("pair_adjust", {}).items()},
             thresholds=Thresholds(**data.get("thresholds", {})),
             provenance=data.get("provenance", ""),
         )
@@ -207,6 +244,47 @@ def fit_background(
         lexical_docs=len(texts), anchor_df=anchor_df(list(texts)),
         thresholds=thresholds or Thresholds(), provenance=provenance,
     )
+
+
+def fit_pair_adjust(
+    cal: Calibration,
+    vectors: np.ndarray,
+    langs: Sequence[str],
+    labels: Sequence[str | None],
+    *,
+    prior_pairs: float = 40.0,
+) -> dict[str, tuple[float, float]]:
+    """Per language pair (offset, scale) that put the z of the pairs of a labelled tuning
+    split on one footing: after `(z - offset) / scale`, unrelated pairs of the corpus's own
+    domain (different labels) average 0 and same-story pairs (equal labels, None = no
+    story) average the pooled same-story gap, whatever the two languages.
+
+    Why: the background of `fit_background` is broad (all topics), so in a one-domain corpus
+    (a war) same-language pairs, above all English, look related whatever they say, and a
+    threshold that fits English pairs is out of reach for translations. Pairs with few
+    labelled examples are shrunk towards the pooled values (`prior_pairs` pseudo-pairs)."""
+    from echolens.narratives.features import center
+
+    lang_list = list(langs)
+    unit = center(vectors, lang_list, cal)
+    mean, sd = z_matrix(cal, lang_list, lang_list)
+    z = (unit @ unit.T - mean) / sd
+    lab = np.array([x if x is not None else f"\0{i}" for i, x in enumerate(labels)])
+    lg = np.asarray(lang_list)
+    iu = np.triu_indices(len(lang_list), 1)
+    zs = z[iu]
+    same = lab[iu[0]] == lab[iu[1]]
+    keys = np.array(["|".join(sorted(p)) for p in zip(lg[iu[0]], lg[iu[1]], strict=True)])
+    pooled_neg = float(zs[~same].mean())
+    pooled_gap = float(zs[same].mean()) - pooled_neg
+    out: dict[str, tuple[float, float]] = {}
+    for key in sorted(set(keys.tolist())):
+        sel = keys == key
+        neg, pos = zs[sel & ~same], zs[sel & same]
+        offset = (neg.sum() + prior_pairs * pooled_neg) / (len(neg) + prior_pairs)
+        gap = ((pos - offset).sum() + prior_pairs * pooled_gap) / (len(pos) + prior_pairs)
+        out[key] = (float(offset), float(max(gap, 1e-3) / pooled_gap))
+    return out
 
 
 def z_matrix(cal: Calibration, langs_a: Sequence[str], langs_b: Sequence[str]

@@ -1,4 +1,4 @@
-"""CLI: `echolens narratives list|show` and the stateless `echolens cluster`."""
+"""CLI: `echolens narratives list|show|rebuild` and the stateless `echolens cluster`."""
 
 from __future__ import annotations
 
@@ -151,6 +151,26 @@ def _echo_echo(echo: dict[str, Any]) -> None:
         typer.echo(f"  note: {note}")
 
 
+def narratives_rebuild(
+    model: Annotated[str | None, typer.Option(
+        help="Embedding model id (default: the only one with narratives).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Group every item again with the current calibration (after an upgrade); reuses the
+    stored embeddings."""
+    from echolens.database import Database
+    from echolens.narratives.assign import rebuild_narratives
+
+    try:
+        with Database(db) as database:
+            report = rebuild_narratives(database.store, model)
+    except EcholensError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"narratives rebuilt for {report.model_id}: {report.opened} opened, "
+               f"{report.joined} joined, {report.merged} merged, {report.split} split, "
+               f"skipped {report.skipped}, {report.queued_no_embedding} waiting for a vector")
+
+
 def cluster(
     input_path: Annotated[Path, typer.Option("--input", help="JSONL: id, text, lang?, "
                                              "published_at?, source?")],
@@ -169,10 +189,11 @@ def cluster(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `narratives list|show` and `cluster` to the echolens command."""
+    """Add `narratives list|show|rebuild` and `cluster` to the echolens command."""
     narratives_app = typer.Typer(no_args_is_help=True,
                                  help="Narratives across languages and ecosystems.")
     narratives_app.command("list")(narratives_list)
     narratives_app.command("show")(narratives_show)
+    narratives_app.command("rebuild")(narratives_rebuild)
     app.add_typer(narratives_app, name="narratives")
     app.command("cluster")(cluster)

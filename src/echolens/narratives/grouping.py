@@ -18,18 +18,31 @@ and a narrative's score for i is the mean of its top-m member scores among i's c
 its nearest neighbours by vector, plus the latest items sharing its rarest anchor concepts
 (a translation whose vector is not among the nearest still meets its story that way).
 
+Coherence gates stop chaining: the top-m score only needs a few members, so shared concepts
+("talks", "U.S.") could pull an unrelated item into a big narrative, which then attracted
+more. An item therefore joins a narrative only when, in addition, its mean *vector* z over
+(a spread sample of) all the members reaches `centroid_join`, and two narratives merge only
+when their mean member-pair vector z reaches `centroid_merge`. Anchors and dates rank the
+candidates; they can no longer carry a join alone.
+
 `refine()` also splits incoherent narratives: a narrative that changed in this run is cut in
 two by average linkage over its member scores, and the cut is kept when the average link
 between the halves falls below the split threshold (well under the merge threshold, so a
 split is never undone by the next merge). The half holding the narrative's first item keeps
-the id; the other half gets the id of its own first item; both record the split."""
+the id; the other half gets the id of its own first item; both record the split.
+
+Mutual cross-language merges (`mutual_merge`): after the ordinary merges, two narratives of
+different main languages that are each other's best link (each item's runner-up narrative
+is a candidate) merge when that link reaches `mutual_merge`, below `merge`: a story told in
+two languages often forms one narrative per language whose only close partner is the other.
+Repeated up to MUTUAL_ROUNDS times, deterministically (best link first, ties by index)."""
 
 from __future__ import annotations
 
 import hashlib
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +57,10 @@ LEXICAL_SAMPLE = 16  # of which this many per side for the lexical part
 ANCHOR_CANDIDATES = 16  # latest items per rare concept added to an item's candidates
 ANCHOR_RARE = 2  # concepts per item used to find candidates (its highest-weighted)
 SPLIT_SAMPLE = 120  # members scored pairwise when checking a narrative for a split
+GATE_SAMPLE = 48  # members an item is compared with for the coherence gate
+MUTUAL_ROUNDS = 3  # passes of mutual cross-language merges per refine
+MUTUAL_MIN_SIZE = 2  # members each side needs for a mutual merge
+GATE_TRIES = 3  # narratives (best score first) tried before an item opens its own
 
 
 def narrative_id(first_item_id: str) -> str:
@@ -95,6 +112,8 @@ class Grouper:
         self.parent: list[int] = []
         self.events: list[Event] = []
         self._merge_candidates: set[tuple[int, int]] = set()
+        mutual = self.th.mutual_merge
+        self._candidate_link = self.th.merge if mutual is None else min(self.th.merge, mutual)
 
     # -- bookkeeping -----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -109,7 +128,7 @@ class Grouper:
             self._pair_sd = np.ones((n, n), dtype=np.float32)
             for a, la in enumerate(names):
                 for b, lb in enumerate(names):
-                    mean, sd = self.cal.pair(la, lb)
+                    mean, sd = self.cal.adjusted_pair(la, lb)
                     # a cross-language bonus lowers the bar for translations of one story
                     bonus = self.th.cross_language_bonus if la != lb else 0.0
                     self._pair_mean[a, b], self._pair_sd[a, b] = mean - bonus * sd, sd
@@ -190,6 +209,27 @@ class Grouper:
             out.extend(posting[max(0, end - ANCHOR_CANDIDATES):end])
         return out
 
+    def vector_link(self, query: np.ndarray, lang: int, narrative: int) -> float:
+        """Mean vector z (no anchors, no time) of a unit vector against (a spread sample
+        of) the members of `narrative`: how well the item agrees with the narrative as a
+        whole rather than with its closest member."""
+        rows = np.asarray(_sample(self.members[narrative], GATE_SAMPLE), dtype=np.int64)
+        cos = self._vec[rows].astype(np.float32) @ query.astype(np.float32)
+        langs = self._lang[rows]
+        return float(((cos - self._pair_mean[lang, langs]) / self._pair_sd[lang, langs]).mean())
+
+    def _agrees(self, query: np.ndarray, lang: int, narrative: int, gate: float | None
+                ) -> bool:
+        return gate is None or self.vector_link(query, lang, narrative) >= gate
+
+    def vector_average_link(self, a: int, b: int) -> float:
+        """Mean vector z over (sampled) member pairs of narratives a and b."""
+        ra = np.asarray(_sample(self.members[a], GATE_SAMPLE), dtype=np.int64)
+        rb = np.asarray(_sample(self.members[b], GATE_SAMPLE), dtype=np.int64)
+        cos = self._vec[ra].astype(np.float32) @ self._vec[rb].astype(np.float32).T
+        la, lb = self._lang[ra][:, None], self._lang[rb][None, :]
+        return float(((cos - self._pair_mean[la, lb]) / self._pair_sd[la, lb]).mean())
+
     # -- the two entry points --------------------------------------------------------------
     def restore(self, item_ids: Sequence[str], prepared: Prepared,
                 narrative_ids: Sequence[str], add_to_index: bool = True) -> None:
@@ -246,6 +286,7 @@ class Grouper:
                 lexical = prepared.lexical[row]
                 item_id = item_ids[row]
                 best_nar, best_score = -1, -math.inf
+                joined = -1
                 if len(cand):
                     scores = self._scores(cos, lang, day, lexical, anchors, cand)
                     nars, means = _top_m_means(roots[self._nar[cand]], scores, th.top_m)
@@ -256,11 +297,24 @@ class Grouper:
                             break
                         other = int(nars[k])
                         self._merge_candidates.add((min(best_nar, other), max(best_nar, other)))
-                if best_nar >= 0 and best_score >= th.join:
-                    narrative = best_nar
+                    if (th.mutual_merge is not None and len(ranked) > 1
+                            and means[ranked[1]] >= th.mutual_merge):
+                        # the runner-up only: one candidate per item for mutual merges
+                        other = int(nars[ranked[1]])
+                        self._merge_candidates.add((min(best_nar, other), max(best_nar, other)))
+                    # the best narratives whose score reaches `join`, in order, until one
+                    # also agrees with the item as a whole (the coherence gate)
+                    for k in ranked[:GATE_TRIES].tolist():
+                        if means[k] < th.join:
+                            break
+                        if self._agrees(queries[j], lang, int(nars[k]), th.centroid_join):
+                            joined, best_score = int(nars[k]), float(means[k])
+                            break
+                if joined >= 0:
+                    narrative = joined
                     out.append(Assignment(item_id, self.nids[narrative], float(best_score)))
                 else:
-                    if best_nar >= 0 and best_score >= th.merge:
+                    if best_nar >= 0 and best_score >= self._candidate_link:
                         # close to a narrative without joining it: a merge to check later
                         self._merge_candidates.add((best_nar, len(self.nids)))
                     narrative = self._new_narrative(item_id)
@@ -365,6 +419,17 @@ class Grouper:
             if link >= self.th.merge:
                 heapq.heappush(heap, (-link, a, b, version.get(a, 0), version.get(b, 0)))
 
+        def merge(keep: int, gone: int, link: float) -> None:
+            self.parent[gone] = keep  # the older narrative (lower index) keeps its id
+            kept_by_merge.add(keep)
+            self.members[keep] = sorted(self.members[keep] + self.members[gone])
+            self.members[gone] = []
+            version[keep] = version.get(keep, 0) + 1
+            event = Event("merged", self.nids[keep], other_id=self.nids[gone],
+                          score=round(link, 4))
+            merged.append(event)
+            self.events.append(event)
+
         for a in sorted(neighbours):
             for b in sorted(neighbours[a]):
                 if a < b:
@@ -375,19 +440,14 @@ class Grouper:
                 continue  # stale: one side changed since this link was computed
             if self.find(keep) != keep or self.find(gone) != gone:
                 continue
-            self.parent[gone] = keep  # the older narrative (lower index) keeps its id
-            kept_by_merge.add(keep)
+            gate = self.th.centroid_merge
+            if gate is not None and self.vector_average_link(keep, gone) < gate:
+                continue  # linked by anchors or dates, not by what the members say
             size_keep, size_gone = len(self.members[keep]), len(self.members[gone])
             old_links = {o: (links.get((min(keep, o), max(keep, o))),
                              links.get((min(gone, o), max(gone, o))))
                          for o in neighbours.get(keep, set()) | neighbours.get(gone, set())}
-            self.members[keep] = sorted(self.members[keep] + self.members[gone])
-            self.members[gone] = []
-            version[keep] = version.get(keep, 0) + 1
-            event = Event("merged", self.nids[keep], other_id=self.nids[gone],
-                          score=round(-neg, 4))
-            merged.append(event)
-            self.events.append(event)
+            merge(keep, gone, -neg)
             around = (neighbours.pop(keep, set()) | neighbours.pop(gone, set())) - {keep, gone}
             around = {self.find(x) for x in around} - {keep}
             neighbours[keep] = around
@@ -401,6 +461,8 @@ class Grouper:
                          / (size_keep + size_gone))
                 else:
                     push(keep, other)
+        if self.th.mutual_merge is not None:
+            self._mutual_merges(links, neighbours, merge)
         self._merge_candidates = set()
         touched = {self.find(n) for n in self._touched | kept_by_merge}
         self._touched = set()
@@ -410,6 +472,51 @@ class Grouper:
                 merged.append(cut)
                 self.events.append(cut)
         return merged
+
+    def _mutual_merges(self, links: dict[tuple[int, int], float],
+                       neighbours: dict[int, set[int]],
+                       merge: Callable[[int, int, float], None]) -> None:
+        """Merge pairs of live narratives of different main languages that are each
+        other's best link when that link reaches `mutual_merge` (and the vector gate), best
+        link first; a merged narrative's links are recomputed and the pass repeated (at most
+        `MUTUAL_ROUNDS` times)."""
+        floor = self.th.mutual_merge if self.th.mutual_merge is not None else math.inf
+        gate = self.th.centroid_merge
+        for _ in range(MUTUAL_ROUNDS):
+            live = {k: v for k, v in links.items()
+                    if v >= floor and self.find(k[0]) == k[0] and self.find(k[1]) == k[1]}
+            best: dict[int, tuple[float, int]] = {}
+            for (a, b), link in sorted(live.items()):
+                for x, y in ((a, b), (b, a)):
+                    if x not in best or (-link, y) < (-best[x][0], best[x][1]):
+                        best[x] = (link, y)
+            done: list[int] = []
+            for (a, b), link in sorted(live.items(), key=lambda kv: (-kv[1], kv[0])):
+                if best[a][1] != b or best[b][1] != a:
+                    continue
+                if self.find(a) != a or self.find(b) != b:
+                    continue
+                if min(len(self.members[a]), len(self.members[b])) < MUTUAL_MIN_SIZE:
+                    continue  # a lone item's best match says little
+                if self._main_language(a) == self._main_language(b):
+                    continue  # one language: the ordinary merge threshold applies
+                if gate is not None and self.vector_average_link(a, b) < gate:
+                    continue
+                merge(a, b, link)
+                around = (neighbours.pop(a, set()) | neighbours.pop(b, set())) - {a, b}
+                neighbours[a] = {self.find(x) for x in around} - {a}
+                done.append(a)
+            if not done:
+                return
+            for keep in done:
+                for other in sorted(neighbours.get(keep, set())):
+                    if self.find(other) == other and self.find(keep) == keep:
+                        links[(min(keep, other), max(keep, other))] = self.average_link(
+                            keep, other)
+
+    def _main_language(self, narrative: int) -> int:
+        counts = np.bincount(self._lang[np.asarray(self.members[narrative], dtype=np.int64)])
+        return int(np.argmax(counts))
 
     # -- results ---------------------------------------------------------------------------
     def narrative_of(self, position: int) -> str:
