@@ -94,11 +94,15 @@ def test_euvsdisinfo_both_variants_and_wrong_file(tmp_path: Path) -> None:
 
 
 def test_clef_and_ru22fact_stopfake(tmp_path: Path) -> None:
-    (tmp_path / "v.tsv").write_text("\tvclaim\ttitle\n0\tA claim.\tA title\n1\n",
-                                    encoding="utf-8")
+    (tmp_path / "v.tsv").write_text(
+        '\tvclaim\ttitle\n0\tA claim.\tA title\n1\n'
+        '2\t"A ""law to separate families"" was enacted."\tWas the ‘Law’ Passed?\n',
+        encoding="utf-8")
     good, bad = _split(list(read_factchecks(tmp_path / "v.tsv")))
     assert good[0].id == "clef:0" and good[0].match_text() == "A title. A claim."
     assert bad[0].reason == "bad-row"
+    # CSV-style quoting of a field is read as the text it quotes
+    assert good[1].text == 'A "law to separate families" was enacted.'
     pl.DataFrame({
         "id": [1, 2], "claim": [" Фейк: ЗСУ обстрілюють власні міста", "Other"],
         "evidence": ["", ""], "referenced_explanation": ["Спростування", ""],

@@ -13,7 +13,7 @@ import pytest
 from echolens.claims.dense import DirCache, NoCache, embed_cached
 from echolens.claims.lexical import BM25, script_lang, shared_terms, tokenize, translit_key
 from echolens.claims.lexicon import concepts_in
-from echolens.claims.matcher import ClaimIndex, MatcherConfig, reference_sample
+from echolens.claims.matcher import ClaimIndex, MatcherConfig, clean_query, reference_sample
 from echolens.claims.records import FactCheck
 from echolens.claims.service import (
     ClaimMatcher,
@@ -210,7 +210,7 @@ def test_hubness_prior_demotes_a_fact_check_close_to_every_query() -> None:
     facts = [FactCheck("target", "alpha", "en"), FactCheck("hub", "beta", "en"),
              FactCheck("o1", "gamma", "en"), FactCheck("o2", "delta", "en")]
     qvec = (query / np.linalg.norm(query))[None, :].astype(np.float32)
-    config = MatcherConfig(w_lexical=0.0, hub_weight=1.0)
+    config = MatcherConfig(w_lexical=0.0, hub_weight=1.0, center=False)
     plain = ClaimIndex(facts, vectors, config)
     assert plain.match(["omega"], qvec, top_k=1)[0][0].factcheck_id == "hub"
     corrected = ClaimIndex(facts, vectors, config, query_reference=common)
@@ -293,3 +293,37 @@ def test_camel_case_hashtags_are_split_into_words() -> None:
     terms = tokenize("#DefundTheCBC now, says #AustralianFires")
     assert {"defund", "cbc", "australian", "fire"} <= set(terms)
     assert "defundthecbc" not in terms
+
+
+def test_centred_dense_space_demotes_the_common_direction() -> None:
+    rng = np.random.default_rng(11)
+    common = rng.normal(size=384).astype(np.float32)
+    common /= np.linalg.norm(common)
+    topics = rng.normal(size=(6, 384)).astype(np.float32)
+    topics /= np.linalg.norm(topics, axis=1, keepdims=True)
+    # every passage shares the common direction; the short "hub" one is almost only that
+    vectors = np.stack([common * 2.0 + topics[i] for i in range(5)]
+                       + [common * 2.0 + 0.1 * topics[5]])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    facts = [FactCheck(f"f{i}", f"text {i}", "en") for i in range(5)] + [
+        FactCheck("hub", "Virus hoaxes", "en")]
+    query = common * 2.0 + 0.45 * topics[2]
+    qvec = (query / np.linalg.norm(query))[None, :].astype(np.float32)
+    raw = ClaimIndex(facts, vectors, MatcherConfig(w_lexical=0.0, hub_weight=0.0, center=False),
+                     query_reference=common)
+    assert raw.match(["q"], qvec, top_k=1)[0][0].factcheck_id == "hub"
+    centred = raw.with_config(MatcherConfig(w_lexical=0.0, hub_weight=0.0, center=True))
+    found = centred.match(["q"], qvec, top_k=6)[0]
+    assert found[0].factcheck_id == "f2"
+    assert found[0].dense == pytest.approx(float(qvec[0] @ vectors[2]), abs=1e-3)  # raw cosine
+    # without a reference vector there is nothing to centre the queries on: raw cosines
+    assert ClaimIndex(facts, vectors, MatcherConfig(w_lexical=0.0, hub_weight=0.0)).match(
+        ["q"], qvec, top_k=1)[0][0].factcheck_id == "hub"
+
+
+def test_clean_query_drops_links_and_tweet_bylines() -> None:
+    tweet = ("Hurricane Dorian washed up bricks of cocaine pic.twitter.com/AbC123 "
+             "https://t.co/xyz — NowThis (@nowthisnews) September 4, 2019")
+    assert clean_query(tweet) == "Hurricane Dorian washed up bricks of cocaine — NowThis"
+    assert clean_query("Пентагон www.example.com финансирует") == "Пентагон финансирует"
+    assert clean_query("https://t.co/only") == "https://t.co/only"  # never emptied

@@ -309,6 +309,13 @@ def read_euvsdisinfo(path: Path,
 
 
 # -- CLEF-2020 verified claims -------------------------------------------------------------
+def unquote_tsv(field: str) -> str:
+    """A field quoted CSV-style (`"A ""law"" was..."`) as its text (`A "law" was...`)."""
+    if len(field) >= 2 and field[0] == '"' and field[-1] == '"':
+        return field[1:-1].replace('""', '"')
+    return field
+
+
 def read_clef(path: Path) -> Iterator[Record]:
     location = str(path)
     with path.open(encoding="utf-8", errors="replace") as handle:
@@ -322,6 +329,7 @@ def read_clef(path: Path) -> Iterator[Record]:
             if len(parts) < 2:
                 yield FactCheckReject(location, f"line {n}", "bad-row", "fewer than 2 columns")
                 continue
+            parts = [unquote_tsv(p) for p in parts]
             record = {"id": f"clef:{parts[0]}", "text": parts[1],
                       "title": parts[2] if len(parts) > 2 else None, "lang": "en"}
             yield _build(record, fmt="clef", location=location, locator=f"line {n}",

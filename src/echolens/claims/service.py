@@ -13,7 +13,7 @@ import numpy as np
 
 from echolens.claims.dense import EncodeFn, NoCache, VectorCache, embed_cached
 from echolens.claims.lexical import script_lang
-from echolens.claims.matcher import MAX_QUERY_CHARS, ClaimIndex, MatcherConfig
+from echolens.claims.matcher import MAX_QUERY_CHARS, ClaimIndex, MatcherConfig, clean_query
 from echolens.claims.records import Match
 from echolens.claims.storage import FactCheckStore
 from echolens.errors import EcholensError
@@ -76,7 +76,7 @@ class ClaimMatcher:
         cut, notes = truncate_queries(queries)
         for note in notes:
             warnings.warn(note, stacklevel=2)
-        texts = [q.text for q in cut]
+        texts = [clean_query(q.text) for q in cut]
         vectors = embed_cached(texts, "query", self.query_cache, self.encode) if texts else \
             np.zeros((0, self.index.vectors.shape[1]), np.float32)
         return self.index.match(texts, vectors, top_k=top_k, langs=[q.lang for q in cut],

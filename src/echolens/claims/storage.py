@@ -44,7 +44,7 @@ def _truncated(value: str | None) -> str | None:
     return None
 
 
-class _Apart:
+class ApartCache:
     """A vector cache under `<model>@factchecks`: the `query:` vectors of fact-checks stay
     apart from the items' vectors of the same model (which the embed stage counts)."""
 
@@ -222,7 +222,7 @@ class FactCheckStore:
         """Mean `query:` vector of a stable sample of the pool: the hubness reference of
         `ClaimIndex` (embedded once and cached like the passages)."""
         sample = reference_sample(factchecks)
-        vectors = embed_cached(sample, "query", _Apart(StoreCache(self.store)), encode)
+        vectors = embed_cached(sample, "query", ApartCache(StoreCache(self.store)), encode)
         mean: np.ndarray = vectors.mean(axis=0).astype(np.float32)
         return mean
 
