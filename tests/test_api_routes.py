@@ -168,6 +168,32 @@ def test_fact_check_lookup(client: TestClient) -> None:
     assert posted.status_code == 200 and len(posted.json()["matches"]) == 1
 
 
+def test_claim_lookup_scores_like_the_library_matcher(store_path: Path, tmp_path: Path
+                                                       ) -> None:
+    from echolens.claims.records import FactCheck
+    from echolens.claims.service import ClaimMatcher
+    from echolens.claims.service import Query as ClaimQuery
+    from echolens.claims.storage import FactCheckStore
+
+    claim = "The US runs secret biological weapons labs in Ukraine"
+    copy = tmp_path / "library.duckdb"
+    shutil.copy(store_path, copy)
+    with Database(copy) as database:  # a pool where hubness correction changes the scores
+        FactCheckStore(database.store).add([FactCheck(id=f"fc-{k}", text=text, lang="en")
+                                            for k, text in enumerate((
+            "Ukraine has secret laboratories making biological weapons for the US",
+            "NATO troops are fighting in Ukraine", "The grain deal feeds only Europe",
+            "Vaccines contain microchips", "Western sanctions hurt only Europe"))])
+        expected = ClaimMatcher.from_store(database.store, hashing_encoder).match(
+            [ClaimQuery("q", claim)], top_k=5)[0]
+    with Database(copy, read_only=True) as database, \
+            TestClient(create_app(database, encoder=hashing_encoder)) as api:
+        found = api.get("/api/factchecks/match", params={"text": claim, "top_k": 5}).json()
+    assert len(expected) == 5
+    assert [(m["factcheck_id"], m["probability"]) for m in found["matches"]] == [
+        (m.factcheck_id, round(m.probability, 4)) for m in expected]
+
+
 @pytest.mark.parametrize(("path", "params", "status"), [
     ("/api/search", {"since": "2022-02-30"}, 422),
     ("/api/search", {"since": "yesterday"}, 422),
