@@ -495,3 +495,50 @@ def test_digest_on_a_schedule(server: Server, db: Database, tmp_path: Path) -> N
     now[0] += timedelta(days=4)
     Watcher(db, cfg, clock=lambda: now[0]).run(once=True)
     assert len(list((tmp_path / "briefs").iterdir())) == 4
+
+
+def test_free_memory_goes_back_to_the_system() -> None:
+    """Blocks freed in the middle of malloc's heap stay resident until `malloc_trim`."""
+    from echolens.watch import memory
+
+    if memory._glibc() is None:
+        pytest.skip("not glibc")
+
+    def resident_mb() -> float:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * 4096 / 2**20
+
+    memory.release_free_memory()
+    blocks = [bytes(16_000) for _ in range(6_000)]  # ~96 MB of malloc'd Python bytes
+    kept = blocks[::8]  # every 8th block stays: the freed ones are holes, not the heap's top
+    del blocks
+    held = resident_mb()
+    assert memory.release_free_memory()
+    released = held - resident_mb()
+    assert released > 40, f"only {released:.0f} MB returned"
+    assert len(kept) == 750
+    assert memory.limit_malloc_arenas() in (True, False)
+    assert memory.limit_malloc_arenas() is False  # once per process
+
+
+def test_a_source_added_between_cycles_is_scheduled(server: Server, db: Database,
+                                                    tmp_path: Path) -> None:
+    """Idle cycles skip re-scheduling known sources; one that appears is still picked up."""
+    serve_articles(server, ["one-1", "two-1"])
+    server.routes["/one.xml"] = Route(rss(server, ["one-1"]))
+    server.routes["/two.xml"] = Route(rss(server, ["two-1"]))
+    con = db.store.con
+    db.load_curated_sources()
+    watcher = Watcher(db, config(tmp_path, feeds=[server.url("/one.xml")],
+                                 defaults={"interval": "1h", "jitter": 0, "timeout": 1}))
+    watcher.open()
+    try:
+        assert watcher.run_cycle().polled == 1
+        assert watcher.run_cycle().polled == 0  # nothing due, nothing new
+        con.execute("ALTER TABLE sources ADD COLUMN feed_url VARCHAR")
+        con.execute("UPDATE sources SET feed_url = ? WHERE id = 'tass'", [server.url("/two.xml")])
+        report = watcher.run_cycle()
+    finally:
+        watcher.close()
+    assert (report.polled, report.ingest.new) == (1, 1)
+    assert con.execute("SELECT count(*) FROM watch_sources").fetchone()[0] == 2

@@ -19,8 +19,11 @@ and the digest schedule. Every field has a default, so an empty file is a valid 
 DuckDB's buffer manager keeps the blocks of the store it has read, up to `memory_limit`,
 so a long-running watcher's memory follows the store's size until that limit; set it to cap
 DuckDB's share (the setting holds for the whole store in this process, dashboard included;
-queries that need more spill to disk or fail). `benchmarks/watch_bench.py --soak` reports
-DuckDB's share apart from the rest.
+queries that need more spill to disk or fail). A watcher meant to run for months should set
+it: its resident memory then levels off at about the process's base (~250 MB with the
+language models) plus `memory_limit` plus DuckDB's own bookkeeping (see
+`echolens.watch.memory`). `benchmarks/watch_bench.py --soak` reports DuckDB's share apart
+from the rest.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from echolens.model import RawItem, Reject
 from echolens.watch import state
 from echolens.watch.config import FetchSettings, WatchConfig, WatchedSource
 from echolens.watch.evidence import Capture, EvidenceArchive
+from echolens.watch.memory import limit_malloc_arenas, release_free_memory
 from echolens.watch.observe import Observation, PageText, classify
 from echolens.watch.transport import RobotsCache, host_key, polite_client
 
@@ -130,6 +131,7 @@ class Watcher:
         self._robots: RobotsCache | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._embedder: Embedder | None = None
+        self._synced: frozenset[tuple[str, str]] = frozenset()  # sources scheduled so far
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -139,6 +141,7 @@ class Watcher:
             # DuckDB caches the store's blocks up to this (default: 80% of RAM); the
             # setting holds for the whole database instance, readers in this process included
             self.db.store.con.execute(f"SET memory_limit = '{self.config.memory_limit}'")
+        limit_malloc_arenas()  # before the fetching threads start (see echolens.watch.memory)
         pol = self.config.politeness
         self._client = polite_client(
             min_delay=pol.min_delay, retries=pol.retries, backoff=pol.backoff,
@@ -178,6 +181,7 @@ class Watcher:
                     on_cycle(report)
                 if once:
                     break
+                release_free_memory()  # what the cycle freed goes back to the system
                 self.stop_event.wait(self.seconds_to_next())
         finally:
             self.close()
@@ -202,7 +206,10 @@ class Watcher:
         now = self.clock()
         report = CycleReport(started_at=now)
         active = {s.url: s for s in self.sources()}
-        state.sync_sources(con, [(s.url, s.kind) for s in active.values()], now)
+        listed = frozenset((s.url, s.kind) for s in active.values())
+        if not listed <= self._synced:  # new sources only: no statement per idle cycle
+            state.sync_sources(con, sorted(listed - self._synced), now)
+            self._synced = self._synced | listed
         due = state.due_sources(con, list(active), now)
         self._run_jobs([PollJob(active[loc], etag, modified) for loc, etag, modified in due],
                        report)
