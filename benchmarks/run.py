@@ -201,9 +201,12 @@ def main() -> None:
                               ["citations_bench.py", *on_store("--store")],
                               ["echo_bench.py", *on_store("--db")],
                               ["web_bench.py", *on_store("--db")],
-                              ["watch_bench.py", "--soak", "60"]]
-    if args.with_evals:
-        evals += [["narratives_eval.py"], ["claims_eval.py"], ["narratives_scaling.py"]]
+                              # issue 7's figure: memory over a 10-minute soak
+                              ["watch_bench.py", "--soak", "60" if args.quick else "600",
+                               "--memory-limit", "64MB"]]
+    if args.with_evals:  # quality on the dev sets; 40k/BERTopic speed and 1M: run them apart
+        evals += [["narratives_eval.py", "--quick"], ["claims_eval.py"],
+                  ["narratives_scaling.py", "--sizes", "10000,100000"]]
     for script, *script_args in evals:
         run = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *script_args],
                              capture_output=True, text=True)
