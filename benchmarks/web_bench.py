@@ -4,11 +4,13 @@ clients, against a static endpoint (/healthz) measured the same way in the same 
 The server is the real `echolens serve` (uvicorn, one process) on a COPY of the demo store
 (`.cache/demo.duckdb` in the checkout, else the `echolens.duckdb` that `make demo` builds;
 or `--db PATH`), on 127.0.0.1 with a free port. This script is the second process: 20
-asyncio clients over keep-alive connections, a bounded number of requests, then it stops
-the server. Each figure comes in two phases: "first" is the first request for each distinct
-narrative / query, "repeat" is the rest. The server renders narrative pages in the
-background after start-up and caches pages and search results per store version; the runs
-start once `/healthz` says the warm-up is done, and its duration is reported.
+asyncio clients, each on one kept-alive connection, speaking bare HTTP/1.1 (with httpx as
+the client, its own CPU time on the shared 2 cores put /healthz at p95 352 ms), a bounded
+number of requests, then it stops the server. Each figure comes in two phases: "first" is
+the first request for each distinct narrative / query, "repeat" is the rest. The server
+renders narrative pages in the background after start-up and caches pages and search
+results per store version; the runs start once `/healthz` says the warm-up is done, and
+its duration is reported.
 
 Usage: `.venv/bin/python benchmarks/web_bench.py [--db PATH] [--requests 600]`; the lead's
 `benchmarks/run.py` can call `web_section()` and paste the markdown it returns.
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import httpx
@@ -75,30 +78,52 @@ def _narrative_ids(path: Path, count: int) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str,
+               path: str) -> int:
+    """One HTTP/1.1 GET on a kept-alive connection; the status (body read to the end)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+    if "content-length" in headers:
+        await reader.readexactly(int(headers["content-length"]))
+    else:  # chunked
+        while size := int((await reader.readuntil(b"\r\n")).strip() or b"0", 16):
+            await reader.readexactly(size + 2)
+        await reader.readuntil(b"\r\n")
+    return int(lines[0].split()[1])
+
+
 async def _load(base: str, paths: list[str], clients: int) -> tuple[list[float], int]:
-    """Fetch `paths` (in order, shared by `clients` workers); latencies in ms, errors."""
+    """Fetch `paths` (in order, shared by `clients` workers, one kept-alive connection
+    each); latencies in ms, errors. A bare asyncio HTTP/1.1 client: an HTTP library's own
+    CPU time (httpx: several ms a request) would be measured as server latency on 2 cores."""
+    host, port = base.removeprefix("http://").split(":")
     queue: asyncio.Queue[str] = asyncio.Queue()
     for path in paths:
-        queue.put_nowait(path)
+        queue.put_nowait(quote(path, safe="/?=&%"))
     latencies: list[float] = []
     errors = 0
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker() -> None:
         nonlocal errors
-        while True:
-            try:
-                path = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            start = time.perf_counter()
-            response = await client.get(path)
-            latencies.append((time.perf_counter() - start) * 1000)
-            if response.status_code != 200:
-                errors += 1
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while True:
+                try:
+                    path = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                start = time.perf_counter()
+                status = await _get(reader, writer, host, path)
+                latencies.append((time.perf_counter() - start) * 1000)
+                if status != 200:
+                    errors += 1
+        finally:
+            writer.close()
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60.0) as client:
-        await asyncio.gather(*(worker(client) for _ in range(clients)))
+    await asyncio.gather(*(worker() for _ in range(clients)))
     return latencies, errors
 
 
