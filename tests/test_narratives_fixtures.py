@@ -4,11 +4,14 @@ three languages, with a strong language component, as multilingual-e5 has."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
-from echolens.model import Item
+from echolens.model import Item, Source
 from echolens.narratives.calibration import Calibration, Thresholds, fit_background
+from echolens.store.base import WriteBatch
+from echolens.store.duckdb_store import DuckDBStore
 
 DIM = 64
 LANGS = ("en", "ru", "uk")
@@ -72,3 +75,36 @@ def store_item(record: dict[str, object], source: str = "tass") -> Item:
         lang=str(record["lang"]), published_at=published, fetched_at=published,
         content_hash=f"h-{record['id']}", connector="test", location="test", locator="1",
     )
+
+
+# -- a real store holding such items --------------------------------------------------------
+MODEL = "test-model"
+
+
+def make_store(path: Path) -> DuckDBStore:
+    """A DuckDB store with the one source (`tass`) the corpus items come from."""
+    store = DuckDBStore(path)
+    store.upsert_sources([Source(id="tass", name="TASS", ecosystem="ru_state",
+                                 domain="tass.ru", platform="web", kind="outlet",
+                                 origin="test")])
+    return store
+
+
+def add_items(store: DuckDBStore, records: list[dict[str, object]], embed: bool = True
+              ) -> None:
+    store.write(WriteBatch(items=[store_item(r) for r in records], rejects=[], bands=[],
+                           signatures=[], relinks=[]))
+    if embed:
+        embed_items(store, records)
+
+
+def embed_items(store: DuckDBStore, records: list[dict[str, object]]) -> None:
+    store.put_embeddings(MODEL, [f"h-{r['id']}" for r in records],
+                         np.stack([np.asarray(r["vector"]) for r in records]))
+
+
+def members_of(store: DuckDBStore) -> dict[str, str | None]:
+    """item id -> narrative id, for MODEL."""
+    return dict(store.con.execute(
+        "SELECT item_id, narrative_id FROM narrative_members WHERE model_id = ?", [MODEL]
+    ).fetchall())

@@ -15,7 +15,16 @@ from echolens.narratives.batch import BatchItem, group_batch
 from echolens.narratives.calibration import Calibration, fit_pair_adjust
 from echolens.narratives.index import index_path
 from echolens.store.duckdb_store import DuckDBStore
-from tests.test_narratives_fixtures import LANGS, calibration, corpus, vector
+from tests.test_narratives_fixtures import (
+    LANGS,
+    MODEL,
+    add_items,
+    calibration,
+    corpus,
+    make_store,
+    members_of,
+    vector,
+)
 
 
 def _group(records: list[dict[str, object]], cal: Calibration) -> dict[str, str | None]:
@@ -134,18 +143,17 @@ def test_pair_adjust_puts_every_language_pair_on_one_footing() -> None:
 
 # -- rebuilding a store grouped with an older calibration ------------------------------------
 def test_rebuild_regroups_a_store_from_its_embeddings(tmp_path: Path) -> None:
-    from tests.test_narratives_store import MODEL, _add, _members, _store
 
-    store = _store(tmp_path / "s.duckdb")
+    store = make_store(tmp_path / "s.duckdb")
     records = corpus([0, 4], seed=6)
-    _add(store, records)
+    add_items(store, records)
     old = calibration().with_thresholds(join=500.0, merge=500.0)  # every item alone
     assign_new_items(store, MODEL, old)
-    assert len(set(_members(store).values())) == len(records)
+    assert len(set(members_of(store).values())) == len(records)
     index = index_path(store.path, MODEL)
     assert index is not None and index.exists()
     report = rebuild_narratives(store, None, calibration())  # the only model: found
-    after = _members(store)
+    after = members_of(store)
     assert set(after) == {str(r["id"]) for r in records}
     for topic in (0, 4):
         assert len({after[str(r["id"])] for r in records if r["topic"] == topic}) == 1
@@ -154,14 +162,13 @@ def test_rebuild_regroups_a_store_from_its_embeddings(tmp_path: Path) -> None:
         "SELECT id FROM narratives WHERE model_id = ? AND status = 'active'", [MODEL]
     ).fetchall()}
     assert active == set(after.values())  # no narrative of the old grouping is left
-    assert rebuild_narratives(store, MODEL, calibration()) and _members(store) == after
+    assert rebuild_narratives(store, MODEL, calibration()) and members_of(store) == after
     store.close()
 
 
 def test_rebuild_without_narratives_asks_for_the_model(tmp_path: Path) -> None:
-    from tests.test_narratives_store import _store
 
-    store = _store(tmp_path / "s.duckdb")
+    store = make_store(tmp_path / "s.duckdb")
     with pytest.raises(UsageError, match="0 models"):
         rebuild_narratives(store, None, calibration())
     store.close()
@@ -172,13 +179,12 @@ def test_rebuild_command_is_wired_and_reports_a_missing_calibration(tmp_path: Pa
     from typer.testing import CliRunner
 
     from echolens.narratives import commands
-    from tests.test_narratives_store import MODEL, _add, _members, _store
 
     path = tmp_path / "s.duckdb"
-    store = _store(path)
-    _add(store, corpus([0], seed=2))
+    store = make_store(path)
+    add_items(store, corpus([0], seed=2))
     assign_new_items(store, MODEL, calibration())
-    before = _members(store)
+    before = members_of(store)
     store.close()
     app = typer.Typer()
     commands.register(app)
@@ -186,5 +192,5 @@ def test_rebuild_command_is_wired_and_reports_a_missing_calibration(tmp_path: Pa
     # the fixture model has no shipped calibration: a clear error, and nothing is lost
     assert result.exit_code == 2 and "no narrative calibration" in result.output
     store = DuckDBStore(path)
-    assert _members(store) == before
+    assert members_of(store) == before
     store.close()

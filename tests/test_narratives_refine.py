@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from echolens.model import Source
 from echolens.narratives.anchors import anchor_vector, load_gazetteer, parse_gazetteer
 from echolens.narratives.assign import assign_new_items
 from echolens.narratives.batch import BatchItem
@@ -16,11 +15,14 @@ from echolens.narratives.calibration import Calibration
 from echolens.narratives.features import day_number, lexical_cosine, prepare
 from echolens.narratives.grouping import Grouper, narrative_id
 from echolens.narratives.index import index_path
-from echolens.store.base import WriteBatch
-from echolens.store.duckdb_store import DuckDBStore
-from tests.test_narratives_fixtures import calibration, corpus, store_item
-
-MODEL = "test-model"
+from tests.test_narratives_fixtures import (
+    MODEL,
+    add_items,
+    calibration,
+    corpus,
+    make_store,
+    members_of,
+)
 
 
 def _prepared(records: list[dict[str, object]], cal: Calibration
@@ -77,43 +79,24 @@ def test_no_split_when_the_halves_stay_close_or_splitting_is_off() -> None:
 
 
 # -- the store ---------------------------------------------------------------------------------
-def _store(path: Path) -> DuckDBStore:
-    store = DuckDBStore(path)
-    store.upsert_sources([Source(id="tass", name="TASS", ecosystem="ru_state",
-                                 domain="tass.ru", platform="web", kind="outlet",
-                                 origin="test")])
-    return store
-
-
-def _add(store: DuckDBStore, records: list[dict[str, object]]) -> None:
-    store.write(WriteBatch(items=[store_item(r) for r in records], rejects=[], bands=[],
-                           signatures=[], relinks=[]))
-    store.put_embeddings(MODEL, [f"h-{r['id']}" for r in records],
-                         np.stack([np.asarray(r["vector"]) for r in records]))
-
-
-def _members(store: DuckDBStore) -> dict[str, str | None]:
-    return dict(store.con.execute(
-        "SELECT item_id, narrative_id FROM narrative_members WHERE model_id = ?", [MODEL]
-    ).fetchall())
 
 
 def test_split_in_the_store_relinks_members_and_records_history(tmp_path: Path) -> None:
     cal = calibration().with_thresholds(split=1.0)
-    store = _store(tmp_path / "s.duckdb")
+    store = make_store(tmp_path / "s.duckdb")
     first = corpus([0, 1], seed=1)
-    _add(store, first)
+    add_items(store, first)
     assign_new_items(store, MODEL, cal)
-    members = _members(store)
+    members = members_of(store)
     kept = members[str(first[0]["id"])]
     assert kept is not None
     # a narrative that drifted: both stories under one id
     store.con.execute("UPDATE narrative_members SET narrative_id = ? WHERE model_id = ?",
                       [kept, MODEL])
-    _add(store, corpus([0], per_lang=1, seed=5))
+    add_items(store, corpus([0], per_lang=1, seed=5))
     report = assign_new_items(store, MODEL, cal)
     assert report.split == 1
-    after = _members(store)
+    after = members_of(store)
     story0 = {after[str(r["id"])] for r in first if r["topic"] == 0}
     story1 = {after[str(r["id"])] for r in first if r["topic"] == 1}
     assert story0 == {kept} and len(story1) == 1 and story1 != story0
@@ -131,13 +114,13 @@ def test_missing_or_corrupted_index_file_is_rebuilt_with_a_warning(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     cal = calibration()
     batches = [corpus([0, 1], seed=1), corpus([0, 2], seed=2), corpus([1, 3], seed=3)]
-    reference = _store(tmp_path / "ref.duckdb")  # index file left alone
-    store = _store(tmp_path / "s.duckdb")
+    reference = make_store(tmp_path / "ref.duckdb")  # index file left alone
+    store = make_store(tmp_path / "s.duckdb")
     path = index_path(store.path, MODEL)
     assert path is not None
     for k, batch in enumerate(batches):
         for target in (reference, store):
-            _add(target, batch)
+            add_items(target, batch)
         assert assign_new_items(reference, MODEL, cal).index_rebuilt is None
         if k == 1:
             path.write_bytes(b"not an index")
@@ -154,19 +137,19 @@ def test_missing_or_corrupted_index_file_is_rebuilt_with_a_warning(
             assert any("rebuilding it from the store" in r.getMessage()
                        for r in caplog.records)
         assert path.exists()
-        assert _members(store) == _members(reference)  # rebuilt, never silently emptied
+        assert members_of(store) == members_of(reference)  # rebuilt, never silently emptied
     reference.close()
     store.close()
 
 
 def test_stale_index_file_is_not_trusted(tmp_path: Path) -> None:
     cal = calibration()
-    store = _store(tmp_path / "s.duckdb")
-    _add(store, corpus([0], seed=1))
+    store = make_store(tmp_path / "s.duckdb")
+    add_items(store, corpus([0], seed=1))
     assign_new_items(store, MODEL, cal)
     store.con.execute("DELETE FROM narrative_members WHERE model_id = ? AND item_id = ?",
                       [MODEL, str(corpus([0], seed=1)[0]["id"])])
-    _add(store, corpus([1], seed=2))
+    add_items(store, corpus([1], seed=2))
     report = assign_new_items(store, MODEL, cal)
     assert report.index_rebuilt is not None and "stale" in report.index_rebuilt
     store.close()
@@ -202,7 +185,6 @@ def test_common_concepts_alone_give_a_small_anchor_cosine() -> None:
     assert 0 < common < 0.2 < rare
 
 
-
 def test_chunked_preparation_gives_the_same_narratives(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from echolens.narratives import assign
@@ -211,10 +193,10 @@ def test_chunked_preparation_gives_the_same_narratives(tmp_path: Path,
     results = []
     for chunk in (assign.CHUNK, 4):
         monkeypatch.setattr(assign, "CHUNK", chunk)
-        store = _store(tmp_path / f"c{chunk}.duckdb")
+        store = make_store(tmp_path / f"c{chunk}.duckdb")
         for seed, topics in ((1, [0, 1]), (2, [0, 2, 3])):
-            _add(store, corpus(topics, seed=seed))
+            add_items(store, corpus(topics, seed=seed))
             assign_new_items(store, MODEL, cal)
-        results.append(_members(store))
+        results.append(members_of(store))
         store.close()
     assert results[0] == results[1] and len(set(results[0].values())) == 4

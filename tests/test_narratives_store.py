@@ -11,15 +11,18 @@ import typer
 from typer.testing import CliRunner
 
 from echolens.database import Database
-from echolens.model import Source
 from echolens.narratives import commands
 from echolens.narratives.assign import assign_new_items
 from echolens.narratives.calibration import Calibration
-from echolens.store.base import WriteBatch
-from echolens.store.duckdb_store import DuckDBStore
-from tests.test_narratives_fixtures import calibration, corpus, store_item
-
-MODEL = "test-model"
+from tests.test_narratives_fixtures import (
+    MODEL,
+    add_items,
+    calibration,
+    corpus,
+    embed_items,
+    make_store,
+    members_of,
+)
 
 
 @pytest.fixture
@@ -27,46 +30,20 @@ def cal() -> Calibration:
     return calibration()
 
 
-def _add(store: DuckDBStore, records: list[dict[str, object]], embed: bool = True) -> None:
-    store.write(WriteBatch(items=[store_item(r) for r in records], rejects=[], bands=[],
-                           signatures=[], relinks=[]))
-    if embed:
-        _embed(store, records)
-
-
-def _embed(store: DuckDBStore, records: list[dict[str, object]]) -> None:
-    store.put_embeddings(MODEL, [f"h-{r['id']}" for r in records],
-                         np.stack([np.asarray(r["vector"]) for r in records]))
-
-
-def _members(store: DuckDBStore) -> dict[str, str | None]:
-    return dict(store.con.execute(
-        "SELECT item_id, narrative_id FROM narrative_members WHERE model_id = ?", [MODEL]
-    ).fetchall())
-
-
-def _store(path: Path) -> DuckDBStore:
-    store = DuckDBStore(path)
-    store.upsert_sources([Source(id="tass", name="TASS", ecosystem="ru_state",
-                                 domain="tass.ru", platform="web", kind="outlet",
-                                 origin="test")])
-    return store
-
-
 def test_new_items_join_old_narratives_whose_ids_never_change(tmp_path: Path,
                                                                cal: Calibration) -> None:
-    store = _store(tmp_path / "s.duckdb")
+    store = make_store(tmp_path / "s.duckdb")
     first = corpus([0, 1], seed=1)
-    _add(store, first)
+    add_items(store, first)
     report = assign_new_items(store, MODEL, cal)
     assert report.opened == 2 and report.joined == len(first) - 2
-    before = _members(store)
+    before = members_of(store)
     again = assign_new_items(store, MODEL, cal)  # nothing new: nothing changes
-    assert again.opened == again.joined == 0 and _members(store) == before
+    assert again.opened == again.joined == 0 and members_of(store) == before
     later = corpus([0, 2], seed=2)  # more of story 0, and a new story 2
-    _add(store, later)
+    add_items(store, later)
     report = assign_new_items(store, MODEL, cal)
-    after = _members(store)
+    after = members_of(store)
     assert {k: after[k] for k in before} == before
     story0 = {before[str(r["id"])] for r in first if r["topic"] == 0}
     assert {after[str(r["id"])] for r in later if r["topic"] == 0} == story0
@@ -76,26 +53,26 @@ def test_new_items_join_old_narratives_whose_ids_never_change(tmp_path: Path,
 
 def test_items_without_vectors_wait_and_short_texts_get_a_reason(tmp_path: Path,
                                                                  cal: Calibration) -> None:
-    store = _store(tmp_path / "s.duckdb")
+    store = make_store(tmp_path / "s.duckdb")
     records = corpus([3], per_lang=2)
     short = dict(records[0], id="short", text="Москва")
-    _add(store, records, embed=False)
-    _add(store, [short], embed=False)
+    add_items(store, records, embed=False)
+    add_items(store, [short], embed=False)
     report = assign_new_items(store, MODEL, cal)
     assert report.queued_no_embedding == len(records)
     assert report.skipped == {"too-short": 1}
-    _embed(store, records)
+    embed_items(store, records)
     report = assign_new_items(store, MODEL, cal)
     assert report.queued_no_embedding == 0 and report.opened + report.joined == len(records)
-    members = _members(store)
+    members = members_of(store)
     assert members["short"] is None and len({members[str(r["id"])] for r in records}) == 1
     store.close()
 
 
 def test_narratives_list_and_show(tmp_path: Path, cal: Calibration) -> None:
     path = tmp_path / "s.duckdb"
-    store = _store(path)
-    _add(store, corpus([0, 4], seed=3))
+    store = make_store(path)
+    add_items(store, corpus([0, 4], seed=3))
     assign_new_items(store, MODEL, cal)
     store.close()
     app = typer.Typer()
@@ -171,12 +148,12 @@ def test_cluster_command_is_stateless_and_caches_embeddings(
 
 
 def test_merges_are_recorded_in_the_history(tmp_path: Path, cal: Calibration) -> None:
-    store = _store(tmp_path / "s.duckdb")
+    store = make_store(tmp_path / "s.duckdb")
     records = corpus([5], per_lang=2)
-    _add(store, records)
+    add_items(store, records)
     report = assign_new_items(store, MODEL, cal.with_thresholds(join=50.0))  # no joins
     assert report.opened == len(records) and report.merged == len(records) - 1
-    members = set(_members(store).values())
+    members = set(members_of(store).values())
     assert len(members) == 1
     (kept,) = members
     rows = store.con.execute("SELECT id, status, merged_into FROM narratives ORDER BY id"
@@ -198,8 +175,8 @@ def test_show_lists_fact_checks_matched_by_member_items(tmp_path: Path,
                                                         cal: Calibration) -> None:
     from echolens.narratives.storage import narrative_detail
 
-    store = _store(tmp_path / "s.duckdb")
-    _add(store, corpus([0, 4], seed=3))
+    store = make_store(tmp_path / "s.duckdb")
+    add_items(store, corpus([0, 4], seed=3))
     assign_new_items(store, MODEL, cal)
     narrative, = store.con.execute(
         "SELECT id FROM narratives WHERE status = 'active' ORDER BY id LIMIT 1").fetchone()
