@@ -119,26 +119,14 @@ def write_outcomes(
                     "WHERE model_id = ? AND id = ?",
                     [event.narrative_id, stamp, model_id, event.other_id],
                 )
-                con.executemany(
-                    "INSERT INTO narrative_history VALUES (?, ?, ?, ?, ?, NULL, ?)",
-                    [(model_id, event.narrative_id, stamp, "merged_from", event.other_id,
-                      event.score),
-                     (model_id, event.other_id, stamp, "merged_into", event.narrative_id,
-                      event.score)],
-                )
+                _both_sides(con, model_id, event, stamp, "merged_from", "merged_into")
             elif event.kind == "split":
                 con.executemany(
                     "UPDATE narrative_members SET narrative_id = ? "
                     "WHERE model_id = ? AND item_id = ?",
                     [(event.other_id, model_id, item) for item in event.items],
                 )
-                con.executemany(
-                    "INSERT INTO narrative_history VALUES (?, ?, ?, ?, ?, NULL, ?)",
-                    [(model_id, event.narrative_id, stamp, "split_into", event.other_id,
-                      event.score),
-                     (model_id, event.other_id, stamp, "split_from", event.narrative_id,
-                      event.score)],
-                )
+                _both_sides(con, model_id, event, stamp, "split_into", "split_from")
         for s in summaries:
             con.execute(
                 "INSERT OR REPLACE INTO narratives VALUES (?, ?, 'active', NULL, ?, ?, ?, ?, ?, ?,"
@@ -152,6 +140,16 @@ def write_outcomes(
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def _both_sides(con: duckdb.DuckDBPyConnection, model_id: str, event: Event,
+                stamp: datetime, kept_side: str, other_side: str) -> None:
+    """A merge or split in the history of both narratives it touched."""
+    con.executemany(
+        "INSERT INTO narrative_history VALUES (?, ?, ?, ?, ?, NULL, ?)",
+        [(model_id, event.narrative_id, stamp, kept_side, event.other_id, event.score),
+         (model_id, event.other_id, stamp, other_side, event.narrative_id, event.score)],
+    )
 
 
 def list_narratives(
