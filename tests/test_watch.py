@@ -516,8 +516,8 @@ def test_free_memory_goes_back_to_the_system() -> None:
     assert memory.release_free_memory()
     released = held - resident_mb()
     assert released > 40, f"only {released:.0f} MB returned"
-    assert len(kept) == 750
-    assert memory.limit_malloc_arenas() in (True, False)
+    del kept  # kept alive until measured
+    memory.limit_malloc_arenas()
     assert memory.limit_malloc_arenas() is False  # once per process
 
 
