@@ -26,7 +26,8 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _CYR = re.compile(r"[а-яёіїєґ]")
 _UK_ONLY = re.compile(r"[іїєґ]")
 _NUM = re.compile(r"^\d+$")
-_URL = re.compile(r"https?://\S+|pic\.twitter\.com/\S+|www\.\S+|\S+\.(?:com|org|net)/\S*")
+URL_RE = re.compile(r"https?://\S+|pic\.twitter\.com/\S+|www\.\S+|\S+\.(?:com|org|net)/\S*",
+                    re.IGNORECASE)  # links, also as tweets shorten them
 _HASHTAG = re.compile(r"#([A-Za-z]\w+)")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -152,7 +153,7 @@ def tokenize(text: str, config: TokenizerConfig = TokenizerConfig()) -> list[str
 @lru_cache(maxsize=65_536)  # queries and fact-check sentences recur in explanations
 def _tokenize(text: str, config: TokenizerConfig) -> tuple[str, ...]:
     terms: list[str] = []
-    text = _URL.sub(" ", text)
+    text = URL_RE.sub(" ", text)
     # #DefundTheCBC -> Defund The CBC (CLEF train MAP@5 of BM25 0.836 -> 0.847)
     text = _HASHTAG.sub(lambda m: " ".join(_CAMEL.split(m.group(1))), text)
     for word in _words(text):

@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from echolens.claims.lexical import BM25, script_lang, shared_terms, tokenize
+from echolens.claims.lexical import BM25, URL_RE, script_lang, shared_terms, tokenize
 from echolens.claims.lexicon import BROAD
 from echolens.claims.records import FactCheck, Match
 
 MAX_QUERY_CHARS = 2000
 
-_URL = re.compile(r"(?:https?://|pic\.twitter\.com/|www\.)\S*", re.IGNORECASE)
 # the attribution line of an embedded tweet: "— Name (@handle) March 3, 2020"
 _TWEET_BYLINE = re.compile(r"\s*[—–]\s*([^—–()\n]{0,80}?)\s*\(@\w+\)\s*"
                            r"(?:[A-Z][a-z]+ \d{1,2}, \d{4})?")
@@ -43,7 +42,7 @@ def clean_query(text: str) -> str:
     pic.twitter.com links read as spam to the dense model and pull generic "malware" or
     "hoax" fact-checks up; "— Name (@handle) date" keeps only the name. A text that would
     be left empty is returned as it was."""
-    out = _URL.sub(" ", text)
+    out = URL_RE.sub(" ", text)
     out = _TWEET_BYLINE.sub(lambda m: f" — {m.group(1)} " if m.group(1) else " ", out)
     out = " ".join(out.split())
     return out or text
