@@ -46,6 +46,13 @@ QUERIES = [
     "北约东扩", "制裁", "难民", "泽连斯基", "санкции", "мобилизация", "беженцы", "Зеленский",
     "переговоры", "Маріуполь", "Буча", "зерно", "peace talks", "cluster munitions",
     "dirty bomb", "Kyiv", "Kharkiv", "drone attack",
+    "chemical weapons", "Snake Island", "Moskva cruiser", "prisoner exchange",
+    "energy prices", "wheat exports", "Biden", "Putin speech", "denazification",
+    "Odesa port", "Belarus", "Kadyrov", "Wagner", "Donetsk shelling", "Istanbul talks",
+    "HIMARS", "Javelin", "arms supplies", "IAEA", "Luhansk",
+    "生物武器", "美国实验室", "乌克兰危机", "俄罗斯", "粮食危机", "北约", "马里乌波尔",
+    "химическое оружие", "Мариуполь", "нацисты", "Запорожская АЭС", "беспилотник",
+    "обстріл", "окупанти", "гуманітарний коридор", "санкції",
 ]
 
 

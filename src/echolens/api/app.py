@@ -209,6 +209,15 @@ class Dashboard:
                 self._pages.put(key, body)
         return body
 
+    def fresh_page(self, key: tuple[Any, ...]) -> bytes | None:
+        """The page cached under `key` if the store's version was checked within the last
+        few seconds, without touching the store (cheap enough for the event loop: cached
+        answers skip the thread pool); None otherwise."""
+        with self._memo_lock:
+            if time.monotonic() - self._memo_checked > MEMO_CHECK_SECONDS:
+                return None
+        return self._pages.get(key)
+
     def has_page(self, key: tuple[Any, ...]) -> bool:
         return self._pages.get(key) is not None
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import duckdb
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -148,10 +149,18 @@ def narratives_page(request: Request, cur: Cur,
 
 
 @router.get("/narratives/{narrative_id}", response_class=HTMLResponse)
-def narrative_page(request: Request, board: Board, cur: Cur, narrative_id: Id
-                   ) -> HTMLResponse:
-    return cached(board, ("narrative", narrative_id),
-                  lambda: _narrative_html(request, narrative_data(board, cur, narrative_id)))
+async def narrative_page(request: Request, board: Board, narrative_id: Id) -> HTMLResponse:
+    # Pages rendered in the background answer from the event loop (no thread pool hop).
+    body = board.fresh_page(("narrative", narrative_id))
+    if body is None:
+        body = await run_in_threadpool(_narrative_page_now, request, board, narrative_id)
+    return HTMLResponse(body)
+
+
+def _narrative_page_now(request: Request, board: Dashboard, narrative_id: str) -> bytes:
+    with board.cursor() as cur:
+        return board.page(("narrative", narrative_id), lambda: bytes(_narrative_html(
+            request, narrative_data(board, cur, narrative_id)).body))
 
 
 def _narrative_html(request: Request, detail: dict[str, Any]) -> HTMLResponse:
