@@ -1,6 +1,7 @@
 """`make bench`: throughput and wall-time figures, each against its baseline in the same run.
 
-Writes BENCHMARKS.md. Options: --quick (smaller samples), --skip-demo.
+Writes BENCHMARKS.md. Options: --quick (smaller samples), --skip-demo, --with-evals,
+--only web_bench.py,... (re-run some sections in place).
 """
 
 from __future__ import annotations
@@ -24,6 +25,25 @@ HEADLINES = (
 )
 
 
+
+
+def section_scripts(store: Path | None, quick: bool, with_evals: bool) -> list[list[str]]:
+    """The scripts that print the later sections, with their arguments."""
+
+    def on_store(flag: str) -> list[str]:
+        return [flag, str(store)] if store else []
+
+    scripts: list[list[str]] = [["citations_eval.py"],
+                                ["citations_bench.py", *on_store("--store")],
+                                ["echo_bench.py", *on_store("--db")],
+                                ["web_bench.py", *on_store("--db")],
+                                # issue 7's figure: memory over a 10-minute soak
+                                ["watch_bench.py", "--soak", "60" if quick else "600",
+                                 "--memory-limit", "64MB"]]
+    if with_evals:  # quality on the dev sets; 40k/BERTopic speed and 1M: run them apart
+        scripts += [["narratives_eval.py", "--quick"], ["claims_eval.py"],
+                    ["narratives_scaling.py", "--sizes", "10000,100000"]]
+    return scripts
 
 
 def bench_ingest(data: Path, tmp: Path) -> dict[str, float]:
@@ -115,7 +135,13 @@ def main() -> None:
                         help="also run the narratives and claim-matching evaluations (long: "
                              "they embed thousands of texts on a cold cache)")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    parser.add_argument("--only", metavar="SCRIPT[,SCRIPT]",
+                        help="re-run only these section scripts (e.g. web_bench.py) and "
+                             "replace their sections in the existing output, keeping the rest")
     args = parser.parse_args()
+    if args.only:
+        rerun_sections(Path(args.output), [s.strip() for s in args.only.split(",") if s])
+        return
     from echolens.ingest.datasets import data_dir
 
     data = data_dir()
@@ -193,21 +219,7 @@ def main() -> None:
     if langid.returncode == 0:
         lines += ["## Language identification", "", langid.stdout.strip(), ""]
     store = BENCH_DEMO if BENCH_DEMO.exists() and not args.skip_demo else None
-
-    def on_store(flag: str) -> list[str]:
-        return [flag, str(store)] if store else []
-
-    evals: list[list[str]] = [["citations_eval.py"],
-                              ["citations_bench.py", *on_store("--store")],
-                              ["echo_bench.py", *on_store("--db")],
-                              ["web_bench.py", *on_store("--db")],
-                              # issue 7's figure: memory over a 10-minute soak
-                              ["watch_bench.py", "--soak", "60" if args.quick else "600",
-                               "--memory-limit", "64MB"]]
-    if args.with_evals:  # quality on the dev sets; 40k/BERTopic speed and 1M: run them apart
-        evals += [["narratives_eval.py", "--quick"], ["claims_eval.py"],
-                  ["narratives_scaling.py", "--sizes", "10000,100000"]]
-    for script, *script_args in evals:
+    for script, *script_args in section_scripts(store, args.quick, args.with_evals):
         run = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *script_args],
                              capture_output=True, text=True)
         if run.returncode == 0:
@@ -217,6 +229,39 @@ def main() -> None:
     Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.output}")
 
+
+def _sections(text: str) -> list[tuple[str, str]]:
+    """(## heading line, block) in order; text before the first heading under ""."""
+    out: list[tuple[str, list[str]]] = [("", [])]
+    for line in text.splitlines():
+        if line.startswith("## "):
+            out.append((line, []))
+        out[-1][1].append(line)
+    return [(title, "\n".join(block).strip()) for title, block in out]
+
+
+def rerun_sections(output: Path, scripts: list[str]) -> None:
+    """Run `scripts` (with the arguments `main` gives them) and put their sections in place
+    of the same-titled ones of `output` (new titles are appended)."""
+    known = {script: rest for script, *rest in section_scripts(
+        BENCH_DEMO if BENCH_DEMO.exists() else None, quick=False, with_evals=True)}
+    sections = _sections(output.read_text(encoding="utf-8"))
+    for script in scripts:
+        run = subprocess.run([sys.executable, str(REPO / "benchmarks" / script),
+                              *known.get(script, [])], capture_output=True, text=True)
+        if run.returncode != 0:
+            raise SystemExit(f"{script} failed:\n{run.stderr[-2000:]}")
+        for title, block in _sections(run.stdout):
+            if not title:
+                continue
+            at = next((k for k, (t, _) in enumerate(sections) if t == title), None)
+            block += f"\n\n(Section re-run alone on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.)"
+            if at is None:
+                sections.append((title, block))
+            else:
+                sections[at] = (title, block)
+    output.write_text("\n\n".join(b for _, b in sections if b) + "\n", encoding="utf-8")
+    print(f"rewrote {', '.join(scripts)} in {output}")
 
 
 if __name__ == "__main__":
