@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -171,14 +172,17 @@ def test_real_model_cross_lingual_biolabs() -> None:
     assert [f[0].factcheck_id for f in found] == ["euvs:biolabs", "euvs:biolabs"]
 
 
+def every_match_an_event(index: ClaimIndex) -> ClaimIndex:
+    """The index with both language pairs' event thresholds at 0."""
+    return index.with_config(replace(index.config, threshold_same=0.0, threshold_cross=0.0))
+
+
 def test_items_are_matched_and_new_matches_are_events(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path) -> None:
     import echolens
-    from echolens.claims import service
     from echolens.ingest.files import record_to_raw
     from echolens.model import Provenance
 
-    monkeypatch.setattr(service, "MATCH_THRESHOLD", 0.0)
     with echolens.open(tmp_path / "i.duckdb") as db:
         FactCheckStore(db.store).add(FACTS)
         item = {"id": "i1", "source": "tass", "text": "Poland plans to annex western Ukraine",
@@ -187,6 +191,7 @@ def test_items_are_matched_and_new_matches_are_events(
         row = db.store.con.execute("SELECT id FROM items").fetchone()
         assert row is not None
         matcher = ClaimMatcher.from_store(db.store, fake_encode)
+        matcher.index = every_match_an_event(matcher.index)
         events = match_items(db.store, matcher, top_k=2)
         assert [(e[0], e[1].factcheck_id) for e in events][0] == (row[0], "euvs:poland")
         assert len(events) == 2
@@ -247,13 +252,12 @@ def test_events_keep_the_time_a_match_first_crossed_the_threshold(store: DuckDBS
 
 
 def test_narratives_are_matched_and_rematched_when_they_change(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path) -> None:
     import echolens
     from echolens.claims import service
     from echolens.ingest.files import record_to_raw
     from echolens.model import Provenance
 
-    monkeypatch.setattr(service, "MATCH_THRESHOLD", 0.0)
     with echolens.open(tmp_path / "n.duckdb") as db:
         FactCheckStore(db.store).add(FACTS)
         texts = ["Poland plans to annex western Ukraine", "Warsaw wants to annex Lviv region"]
@@ -269,6 +273,7 @@ def test_narratives_are_matched_and_rematched_when_they_change(
                         " NULL, now())", [(item, k) for k, item in enumerate(items)])
         assert service.narratives_to_match(db.store) == ["n1"]
         matcher = ClaimMatcher.from_store(db.store, fake_encode)
+        matcher.index = every_match_an_event(matcher.index)
         events = service.match_narratives(db.store, matcher, top_k=2)
         assert [(e[0], e[1].factcheck_id) for e in events][0] == ("n1", "euvs:poland")
         shown = service.narrative_claim_matches(db.store, "n1")

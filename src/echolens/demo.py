@@ -132,7 +132,7 @@ def match_factchecks(database: Database, *, encode: EncodeFn | None = None,
     fact-checks' vectors are embedded once, then cached by content); print how many match
     above the threshold and the best debunk of a "biolabs" item. Returns the new matches
     above threshold (None when the store holds no fact-checks)."""
-    from echolens.claims.service import MATCH_THRESHOLD
+    from echolens.claims.matcher import MatcherConfig
 
     step = time.perf_counter()
     marks = [0]
@@ -153,7 +153,8 @@ def match_factchecks(database: Database, *, encode: EncodeFn | None = None,
         "count(DISTINCT subject_id) FILTER (subject_kind = 'narrative' AND above_threshold) "
         "FROM claim_matches").fetchone() or (0, 0, 0)
     say(f"fact-check matches: {row[1]} of {row[0]} items and {row[2]} narratives match a "
-        f"fact-check at P >= {MATCH_THRESHOLD} ({events} new) "
+        f"fact-check at their language pair's threshold (P >= {MatcherConfig.threshold_same}"
+        f" same language, >= {MatcherConfig.threshold_cross} across languages) ({events} new) "
         f"({time.perf_counter() - step:.1f}s); see: echolens narratives show ID")
     example = _biolab_example(database)
     if example:

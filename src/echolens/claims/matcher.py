@@ -1,6 +1,7 @@
 """Hybrid claim matching: BM25 over language-aware tokens and cross-script anchors, dense
-e5 query/passage cosines with pseudo-relevance feedback, fused by z-scores, turned into a
-calibrated probability.
+e5 query/passage cosines (through a learned query adapter for the pool's main language) with
+pseudo-relevance feedback, fused by z-scores, the top candidates re-ranked by a logistic
+regression whose output is the match probability (see docs/claims.md).
 
 Hubness: e5 vectors share a large common direction (cosines sit in 0.7-0.95), so short or
 generic fact-checks ("Heartbleed", "Netsky Virus") come out near every query. For queries in
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from echolens.claims.adapter import apply_adapter, packaged_adapter
 from echolens.claims.lexical import BM25, URL_RE, script_lang, shared_terms, tokenize
 from echolens.claims.lexicon import BROAD
 from echolens.claims.records import FactCheck, Match
@@ -61,8 +63,9 @@ class MatcherConfig:
     # loses the cross-lingual signal (claims-xling tuning half, S@10 ru 0.89 -> 0.78)
     center_xling: bool = False
     w_lexical: float = 0.15
-    # hubness prior: dense -= hub_weight * cos(fact-check, reference query vector)
-    hub_weight: float = 0.25
+    # hubness prior: dense -= hub_weight * cos(fact-check, reference query vector); off for
+    # the main language since the adapter (CLEF train, out of fold)
+    hub_weight: float = 0.0
     hub_weight_xling: float = 0.25
     # queries not in the pool's main language lean on dense + cross-script anchors
     w_lexical_xling: float = 0.4
@@ -77,18 +80,45 @@ class MatcherConfig:
     anchor_weight: float = 1.0
     k1: float = 0.9
     b: float = 0.5
-    # calibration P = sigmoid(a * fused + c) on the fused score before feedback (feedback
-    # makes its own top documents' scores self-reinforcing, which a calibration extrapolates
-    # into false confidence), fitted by `benchmarks/claims_eval.py --tune` (logistic
-    # regression on the top 10 of CLEF train / of the claims-xling tuning half). Within a
-    # cross-lingual top 10 the score barely separates relevant records (AUC ~0.6 on the
-    # report half), so `calib_cross` is nearly flat: P stays near the base rate (~0.2) and
-    # cross-lingual matches are listed but do not raise events at the 0.5 threshold.
-    calib_same: tuple[float, float] = (1.338, -11.128)
+    # one-feature calibration P = sigmoid(a * fused + c) on the fused score before feedback
+    # (feedback makes its own top documents' scores self-reinforcing, which a calibration
+    # extrapolates into false confidence), fitted by `benchmarks/claims_eval.py --tune`
+    # (logistic regression on the top 10 of CLEF train, out of fold / of the claims-xling
+    # tuning half). Used below the candidates `rerank_same` / `calib_cross_features` score;
+    # across languages the fused score alone does not separate relevant records within a
+    # top 10 (AUC ~0.6), so `calib_cross` is flat at the base rate (~0.18).
+    calib_same: tuple[float, float] = (1.331, -11.346)
     calib_cross: tuple[float, float] = (0.0, -1.499)
+    # the packaged query adapter (`claims.adapter`), for queries in the pool's main language
+    # compared in the centred space (CLEF dev, dense alone: MAP@5 0.890 -> 0.922)
+    adapter: bool = True
+    # learned re-ranking of the top `rerank_depth` of the first pass, queries in the pool's
+    # main language: a logistic regression over RERANK_FEATURES, fitted by
+    # `claims_eval.py --tune` on out-of-fold candidates of CLEF train; its output is the
+    # match probability of those candidates (so it replaces `calib_same` there). None: off.
+    rerank_depth: int = 30
+    rerank_same: tuple[float, ...] | None = (0.5053, 1.7286, -0.3129, 0.0819, 0.1511, -0.4682,
+                                             -2.2311)
+    # cross-lingual probability of the same candidates (ranking untouched): a logistic
+    # regression over the same features, fitted on the claims-xling tuning half
+    calib_cross_features: tuple[float, ...] | None = (0.1564, 0.2023, -0.1144, -0.0181,
+                                                      0.0426, -0.4551, -0.8347)
+    # the probability a match needs to be an event, per language pair: a calibrated P has
+    # the same meaning in both, but cross-lingual evidence is weaker (AUC ~0.67 within a
+    # top 10 on claims-xling), so P rarely reaches 0.5 there; `threshold_cross` is the
+    # lowest P whose precision on the claims-xling tuning half is at least 0.4 (about
+    # twice the base rate). Both chosen by `claims_eval.py --tune`.
+    threshold_same: float = 0.5
+    threshold_cross: float = 0.17
 
 
 REFERENCE_SAMPLE = 256
+
+# features of a (query, candidate) pair in the re-ranker and the cross-lingual calibration,
+# per score (dense, lexical): its z-score over the pool, its gap to the query's best
+# candidate, log(1 + its rank among the candidates); then the intercept
+RERANK_FEATURES = ("dense_z", "dense_gap", "dense_logrank", "lexical_z", "lexical_gap",
+                   "lexical_logrank")
 
 
 def reference_sample(factchecks: Sequence[FactCheck], n: int = REFERENCE_SAMPLE) -> list[str]:
@@ -128,6 +158,43 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(x, 50.0), -50.0)))
 
 
+def candidate_features(z_dense: np.ndarray, z_lexical: np.ndarray,
+                       cand: np.ndarray) -> np.ndarray:
+    """(n_queries, depth, len(RERANK_FEATURES)) features of each query's candidates `cand`
+    (doc indices) from the pool-wide z-scores of the dense and lexical scores."""
+    out = []
+    for z in (z_dense, z_lexical):
+        v = np.take_along_axis(z, cand, axis=1)
+        rank = np.argsort(np.argsort(-v, axis=1, kind="stable"), axis=1)
+        out += [v, v - v.max(axis=1, keepdims=True), np.log1p(rank)]
+    return np.stack(out, axis=2).astype(np.float32)
+
+
+def _non_increasing(values: Sequence[float]) -> list[float]:
+    """The least-squares non-increasing fit of `values` (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [mean, size]
+    for v in values:
+        blocks.append([v, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:
+            mean, size = blocks.pop()
+            prev = blocks[-1]
+            prev[0] = (prev[0] * prev[1] + mean * size) / (prev[1] + size)
+            prev[1] += size
+    out: list[float] = []
+    for mean, size in blocks:
+        out.extend([mean] * int(size))
+    return out
+
+
+def _reranked(fused: np.ndarray, cand: np.ndarray, cand_score: np.ndarray) -> np.ndarray:
+    """Scores with the candidates at their re-ranker score and every other document below
+    the lowest of them, in its first-pass order."""
+    floor = cand_score.min(axis=1, keepdims=True) - 1.0
+    out: np.ndarray = fused - (fused.max(axis=1, keepdims=True) - floor)
+    np.put_along_axis(out, cand, cand_score, axis=1)
+    return out
+
+
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 
 
@@ -140,6 +207,8 @@ class ClaimIndex:
     config: MatcherConfig = field(default_factory=MatcherConfig)
     # mean `query:` vector of a sample of the pool (see `reference_sample`); None: no prior
     query_reference: np.ndarray | None = None
+    # a query adapter replacing the packaged one (evaluation, tuning); see `adapter_weights`
+    query_adapter: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.factchecks) != len(self.vectors):
@@ -170,21 +239,45 @@ class ClaimIndex:
                           bool)
 
     def _cosines(self, qvecs: np.ndarray, centred: np.ndarray,
-                 feedback: np.ndarray | None = None, beta: np.ndarray | None = None
-                 ) -> np.ndarray:
+                 feedback: np.ndarray | None = None, beta: np.ndarray | None = None,
+                 adapt: np.ndarray | None = None) -> np.ndarray:
         """Cosines of queries (plus `beta` x their feedback documents' mean vector) to every
-        fact-check, in the centred space for the `centred` rows and the raw one otherwise."""
+        fact-check, in the centred space for the `centred` rows and the raw one otherwise;
+        the `adapt` rows (centred ones) go through the query adapter first."""
         out = np.empty((len(qvecs), len(self)), np.float32)
+        weights = self.adapter_weights()
         for rows, docs in ((centred, self.centred_vectors), (~centred, self.vectors)):
             if docs is None or not rows.any():
                 continue
             q = qvecs[rows]
             if docs is self.centred_vectors and self.query_shift is not None:
                 q = _normalize(q - self.query_shift[None, :])
+                if adapt is not None and weights is not None and adapt[rows].any():
+                    sub = adapt[rows]
+                    q[sub] = apply_adapter(q[sub], weights)
             if feedback is not None and beta is not None:
                 q = _normalize(q + beta[rows] * docs[feedback[rows]].mean(axis=1))
             out[rows] = q @ docs.T
         return out
+
+    def adapter_weights(self) -> np.ndarray | None:
+        """The query adapter in use: one given to `with_adapter`, else the packaged one if
+        `config.adapter`."""
+        if not self.config.adapter:
+            return None
+        if self.query_adapter is not None:
+            return self.query_adapter
+        packaged = packaged_adapter()
+        # trained on multilingual-e5-small vectors: never applied to another model's
+        if packaged is None or packaged.shape[0] != self.vectors.shape[1]:
+            return None
+        return packaged
+
+    def with_adapter(self, weights: np.ndarray | None) -> ClaimIndex:
+        """The same index with another query adapter (None: the packaged one)."""
+        clone = copy.copy(self)
+        clone.query_adapter = weights
+        return clone
 
     def _build_bm25(self) -> None:
         cfg = self.config
@@ -219,7 +312,10 @@ class ClaimIndex:
         if n == 0 or len(self) == 0:
             empty = np.zeros((n, len(self)), dtype=np.float32)
             return {"dense": empty, "dense_prior": empty, "lexical": empty, "fused": empty,
-                    "first": empty}
+                    "first": empty, "same": np.zeros(n, bool),
+                    "candidate_logit": np.full((n, 0), np.nan, np.float32),
+                    "candidates": np.zeros((n, 0), np.int64),
+                    "features": np.zeros((n, 0, len(RERANK_FEATURES)), np.float32)}
         langs = [lg or script_lang(t) for t, lg in zip(texts, langs or [None] * n, strict=True)]
         major = self._major_lang()
         w_lex = np.asarray([cfg.w_lexical if lg == major else cfg.w_lexical_xling
@@ -227,10 +323,13 @@ class ClaimIndex:
         alpha = np.asarray([cfg.hub_weight if lg == major else cfg.hub_weight_xling
                             for lg in langs], dtype=np.float32)[:, None]
         centred = self._centred_rows(langs)
-        cosine = self._cosines(qvecs, centred)
+        same = np.asarray([lg == major for lg in langs], bool)
+        adapt = centred & same
+        cosine = self._cosines(qvecs, centred, adapt=adapt)
         dense = cosine - alpha * self.hub[None, :]
         lexical = self.bm25.scores([tokenize(t) for t in texts])
-        fused = cfg.w_dense * _zscore(dense) + w_lex * _zscore(lexical)
+        z_dense, z_lexical = _zscore(dense), _zscore(lexical)
+        fused = cfg.w_dense * z_dense + w_lex * z_lexical
         first = fused  # before feedback: what the probability is calibrated on
         beta = np.asarray([cfg.prf_weight if lg == major else cfg.prf_weight_xling
                            for lg in langs], dtype=np.float32)[:, None]
@@ -244,16 +343,47 @@ class ClaimIndex:
             k = min(cfg.prf_docs, len(self))
             top = np.argpartition(-fused, k - 1, axis=1)[:, :k]
             if beta.any():
-                cosine = self._cosines(qvecs, centred, top, beta)
+                cosine = self._cosines(qvecs, centred, top, beta, adapt)
                 dense = cosine - alpha * self.hub[None, :]
             if gamma.any():
                 lexical = lexical + gamma * self._lexical_prf(top)
             fused = cfg.w_dense * _zscore(dense) + w_lex * _zscore(lexical)
+        fused = np.asarray(fused, np.float32)
+        depth = max(min(cfg.rerank_depth, len(self)), 1)
+        cand = np.argpartition(-fused, depth - 1, axis=1)[:, :depth]
+        feats = candidate_features(z_dense, z_lexical, cand)
+        if cfg.rerank_same is not None and same.any() and fused is first:
+            fused = fused.copy()  # re-ranked below; `first` stays the first pass
+        # the probability's logit of each candidate (NaN: the one-feature calibration)
+        cand_logit = np.full(cand.shape, np.nan, np.float32)
+        for rows, weights, reorder in ((same, cfg.rerank_same, True),
+                                       (~same, cfg.calib_cross_features, False)):
+            if weights is None or not rows.any():
+                continue
+            w = np.asarray(weights, np.float32)
+            cand_logit[rows] = feats[rows] @ w[:-1] + w[-1]
+            if reorder:
+                fused[rows] = _reranked(fused[rows], cand[rows], cand_logit[rows])
         return {"dense": np.asarray(cosine, np.float32),  # in the (centred) dense space
                 "dense_prior": np.asarray(dense, np.float32),
                 "lexical": np.asarray(lexical, np.float32),
-                "fused": np.asarray(fused, np.float32),
-                "first": np.asarray(first, np.float32)}
+                "fused": fused,
+                "first": np.asarray(first, np.float32),
+                "same": same,  # query in the pool's main language
+                # the re-ranked candidates (doc indices), their RERANK_FEATURES and logits
+                "candidates": cand, "features": feats, "candidate_logit": cand_logit}
+
+    def logit(self, scores: dict[str, np.ndarray], q: int, doc: int) -> float:
+        """The logit of P(same claim) of query `q` and fact-check `doc` in `scores`: the
+        re-ranker's (or the cross-lingual feature calibration's) for a candidate, else the
+        one-feature calibration of the first-pass score."""
+        hit = np.nonzero(scores["candidates"][q] == doc)[0]
+        if len(hit):
+            value = float(scores["candidate_logit"][q, hit[0]])
+            if not math.isnan(value):
+                return value
+        a, c = self.config.calib_same if scores["same"][q] else self.config.calib_cross
+        return a * float(scores["first"][q, doc]) + c
 
     def _major_lang(self) -> str:
         if not hasattr(self, "_major"):
@@ -278,6 +408,8 @@ class ClaimIndex:
 
     # -- results ---------------------------------------------------------------------------
     def probability(self, fused: float, same_lang: bool) -> float:
+        """The one-feature calibration of a first-pass score (pairs outside the re-ranked
+        candidates; see `logit`)."""
         a, c = self.config.calib_same if same_lang else self.config.calib_cross
         return _sigmoid(a * fused + c)
 
@@ -297,10 +429,13 @@ class ClaimIndex:
             top = np.argpartition(-row, k - 1)[:k]
             top = top[np.argsort(-row[top], kind="stable")]
             qlang = (langs[q] if langs and langs[q] else None) or script_lang(text)
-            # calibrated as the fusion weighted it: query in the pool's main language or not
-            same = qlang == self._major_lang()
+            threshold = (self.config.threshold_same if qlang == self._major_lang()
+                         else self.config.threshold_cross)
+            # P along the ranking, made non-increasing (pool-adjacent-violators: violating
+            # neighbours share their mean), so "best first" and "most probable first" agree
+            probs = _non_increasing([_sigmoid(self.logit(scores, q, int(d))) for d in top])
             matches = []
-            for rank, d in enumerate(top, start=1):
+            for rank, (d, prob) in enumerate(zip(top, probs, strict=True), start=1):
                 fc = self.factchecks[int(d)]
                 terms: tuple[str, ...] = ()
                 sentence = ""
@@ -309,11 +444,10 @@ class ClaimIndex:
                     sentence = self.closest_sentence(text, int(d))
                 matches.append(Match(
                     factcheck_id=fc.id, score=round(float(row[d]), 4),
-                    probability=round(self.probability(float(scores["first"][q, d]), same),
-                                      4),
+                    probability=round(prob, 4),
                     dense=round(float(qvecs[q] @ self.vectors[d]), 4),  # raw cosine
                     lexical=round(float(scores["lexical"][q, d]), 4), rank=rank,
-                    shared_terms=terms, closest_sentence=sentence,
+                    shared_terms=terms, closest_sentence=sentence, threshold=threshold,
                 ))
             out.append(matches)
         return out

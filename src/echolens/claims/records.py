@@ -147,3 +147,6 @@ class Match:
     rank: int
     shared_terms: tuple[str, ...] = ()
     closest_sentence: str = ""
+    # the probability an event needs for this query's language pair (same language or
+    # cross-lingual, `MatcherConfig.threshold_*`); None: the caller's threshold
+    threshold: float | None = None

@@ -18,9 +18,11 @@ from echolens.claims.records import Match
 from echolens.claims.storage import FactCheckStore
 from echolens.errors import EcholensError
 
-# Calibrated match probability at or above which a stored match is an event for alerts. The
-# probability is calibrated per language pair (same language / cross-lingual), so one
-# probability threshold is a different fused-score threshold per pair; see docs/claims.md.
+# Calibrated match probability at or above which a stored match is an event for alerts, for
+# matches that carry no threshold of their own. `ClaimIndex.match` sets one per language
+# pair (`MatcherConfig.threshold_same` / `threshold_cross`, chosen on tuning data: 0.5 for
+# the same language, lower across languages where the evidence is weaker); see
+# docs/claims.md.
 MATCH_THRESHOLD = 0.5
 
 
@@ -144,7 +146,8 @@ def match_subjects(store: object, matcher: ClaimMatcher, kind: str, ids: Sequenc
                    exclude: Sequence[set[str]] | None = None) -> list[tuple[str, Match]]:
     """Match any subjects (`kind` = item, narrative, ...) given their text and, when known,
     their `query:` vectors (a narrative passes its centroid and label); store the matches;
-    return the new ones above `MATCH_THRESHOLD`. `exclude` gives, per subject, fact-check
+    return the new ones above their language pair's threshold (`Match.threshold`, set by
+    the index; `MATCH_THRESHOLD` for a match without one). `exclude` gives, per subject, fact-check
     ids it must not match (the subject itself); the others move up in rank."""
     if vectors is None:
         vectors = embed_cached([t[:MAX_QUERY_CHARS] for t in texts], "query",
@@ -157,7 +160,7 @@ def match_subjects(store: object, matcher: ClaimMatcher, kind: str, ids: Sequenc
             [m for m in found if m.factcheck_id not in skip][:top_k], start=1)]
             for found, skip in zip(results, exclude, strict=True)]
     return FactCheckStore(store).save_matches_many(
-        kind, list(zip(ids, results, strict=True)), method=method, threshold=MATCH_THRESHOLD)
+        kind, list(zip(ids, results, strict=True)), method=method, threshold=None)
 
 
 NARRATIVE_MEMBERS = 50  # member vectors averaged into a narrative's query vector

@@ -228,7 +228,7 @@ class FactCheckStore:
 
     # -- matches ---------------------------------------------------------------------------
     def save_matches(self, subject_kind: str, subject_id: str, matches: Sequence[Match],
-                     *, method: str, threshold: float) -> list[Match]:
+                     *, method: str, threshold: float | None) -> list[Match]:
         """Store matches (replacing earlier ones of the same method); return those that are
         new above the threshold: the events alerts can use.
 
@@ -239,9 +239,10 @@ class FactCheckStore:
 
     def save_matches_many(self, subject_kind: str,
                           found: Sequence[tuple[str, Sequence[Match]]], *, method: str,
-                          threshold: float) -> list[tuple[str, Match]]:
+                          threshold: float | None) -> list[tuple[str, Match]]:
         """`save_matches` for many subjects in one transaction (one DELETE, one INSERT):
-        returns (subject id, match) for the matches new above the threshold."""
+        returns (subject id, match) for the matches new above the threshold. `threshold`
+        None: each match's own (`Match.threshold`, per language pair), 0.5 without one."""
         import pyarrow as pa
 
         if not found:
@@ -253,7 +254,9 @@ class FactCheckStore:
             "subject_kind = ? AND method = ? AND above_threshold AND subject_id IN "
             "(SELECT unnest(?))", [subject_kind, method, ids]).fetchall()}
         rows = [(subject_id, m) for subject_id, matches in found for m in matches]
-        above = [m.probability >= threshold for _, m in rows]
+        above = [m.probability >= (threshold if threshold is not None
+                                   else m.threshold if m.threshold is not None else 0.5)
+                 for _, m in rows]
         table = pa.table({
             "subject_kind": pa.array([subject_kind] * len(rows), pa.string()),
             "subject_id": pa.array([s for s, _ in rows], pa.string()),
