@@ -1,7 +1,7 @@
-"""Watcher benchmark: 500 feeds served on loopback, polled in one cycle; memory over a soak.
+"""Watcher benchmark: 500 feeds served on loopback, polled in one cycle; memory over soaks.
 
-    python benchmarks/watch_bench.py                  # 500 feeds, 60 s soak (make bench)
-    python benchmarks/watch_bench.py --soak 600 --memory-limit 64MB   # the 10-minute soak
+    python benchmarks/watch_bench.py                  # 500 feeds, 60 s steady + 30 s stress
+    python benchmarks/watch_bench.py --soak 600 --memory-limit 64MB   # 10-minute steady soak
 
 The feeds are served by a separate process (asyncio, one listening port per "host", so the
 watcher's one-connection-per-host lanes are exercised) on 127.0.0.1. Measured in this process
@@ -12,13 +12,18 @@ watcher's one-connection-per-host lanes are exercised) on 127.0.0.1. Measured in
   the same feeds (one `read_feed` + ingest per URL).
 - warm cycle: nothing changed: conditional GETs answered 304. Baseline: plain sequential
   httpx GETs of the same 500 URLs (one client, keep-alive, bodies read, nothing parsed).
-- soak: the watcher runs continuously for `--soak` seconds while every feed gains an entry
-  every `--period` seconds and items are re-checked; resident memory (RSS) is sampled every
-  2 s with DuckDB's and malloc's shares. The first half is warm-up; over the second half a
-  least-squares line gives the slope in MB/hour, and memory counts as flat when that slope
-  is within FLAT_MB_PER_HOUR of zero. `--memory-limit` caps DuckDB's cache of the store (the
-  watch config's `memory_limit`); 64MB binds within 10 minutes at this ingest rate (the
-  store passes 40 MB), so the soak shows the cap at work, not a cache still filling.
+- steady soak (`--soak` seconds measured, after a warm-up of half as long): the watcher runs
+  continuously at a realistic rate: each feed gains an entry every `--steady-period` seconds
+  (5 minutes: 6,000 items an hour over 500 feeds), is polled every minute, and its items are
+  re-checked after 1 and 4 minutes. Resident memory (RSS) is sampled every few seconds with
+  DuckDB's and malloc's shares; over the measured window a least-squares line gives the
+  slope in MB/hour, and memory counts as flat when that slope is within FLAT_MB_PER_HOUR of
+  zero.
+- stress soak (`--stress` seconds, default half of `--soak`): each feed gains an entry every
+  `--period` seconds (20 s: 90,000 items an hour), so the store grows as fast as the watcher
+  keeps up and memory grows with it; reported as MB per 1,000 items stored.
+
+`--memory-limit` caps DuckDB's cache of the store (the watch config's `memory_limit`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -80,8 +86,15 @@ def _article(path: str) -> bytes:
             "</article></body></html>").encode()
 
 
+def _offset(feed: int, period: float) -> float:
+    """When, within each period, a feed gains its entry: spread evenly over the feeds (golden
+    ratio steps), so new entries arrive at a steady rate, not all feeds at once."""
+    return (feed * 0.6180339887498949) % 1.0 * period
+
+
 def serve(hosts: int, entries: int, period: float) -> None:
-    """Serve /f/<n>.xml and /a/<n>-<k> on `hosts` ports; print the ports; run forever."""
+    """Serve /f/<n>.xml and /a/<n>-<k> on `hosts` ports; print the ports; run forever. With
+    a `period`, feed n gains an entry every `period` seconds, at its own offset."""
     start = time.monotonic()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -93,10 +106,11 @@ def serve(hosts: int, entries: int, period: float) -> None:
                 path = lines[0].split(" ")[1]
                 headers = {k.lower(): v.strip() for k, _, v in
                            (line.partition(":") for line in lines[1:] if line)}
-                epoch = int((time.monotonic() - start) / period) if period > 0 else 0
                 status, body, etag = 404, b"not found", None
                 if path.startswith("/f/"):
                     feed = int(path[3:].split(".")[0])
+                    epoch = int((time.monotonic() - start + _offset(feed, period)) / period) \
+                        if period > 0 else 0
                     etag = f'"{feed}-{epoch}"'
                     last = entries - 1 + epoch
                     status, body = 200, _feed(f"http://127.0.0.1:{port}", feed,
@@ -275,35 +289,73 @@ def _top_growers(before: Any, after: Any, count: int = 8) -> list[str]:
             f"{s.traceback[0].lineno}" for s in stats[:count]]
 
 
-def soak(feeds: int, hosts: int, seconds: float, period: float, tmp: Path,
+@dataclass(frozen=True)
+class SoakPlan:
+    """One soak: how fast the feeds grow and how often the watcher polls and re-checks."""
+
+    name: str
+    warmup: float  # seconds run before the measured window (not fitted)
+    seconds: float  # the measured window, fitted
+    period: float  # seconds between two new entries of one feed (each feed at its own time)
+    interval: float  # seconds between two polls of one feed (10% jitter)
+    rechecks: tuple[float, float]  # first and second re-check after enrolment (then 1 day)
+
+
+def steady_plan(seconds: float, period: float) -> SoakPlan:
+    """A realistic rate: each feed gains an entry every `period` (minutes), is polled every
+    minute, and its items are re-checked after 1 and 4 minutes. The warm-up (half of
+    `seconds`) covers the first cycle, which stores every feed's entries at once, and the
+    two re-checks of that first cohort, so the measured `seconds` see a steady load."""
+    return SoakPlan("steady", seconds / 2, seconds, period, 60.0, (60.0, 240.0))
+
+
+def stress_plan(seconds: float, period: float) -> SoakPlan:
+    """The store grows as fast as the watcher keeps up: an entry per feed every `period`
+    (seconds), polls every `period / 2`, re-checks after `period` and `4 x period`; the
+    first half of `seconds` is warm-up, the second half measured."""
+    return SoakPlan("stress", seconds / 2, seconds / 2, period, period / 2,
+                    (period, period * 4))
+
+
+def soak(feeds: int, hosts: int, plan: SoakPlan, tmp: Path,
          memory_limit: str | None = None, trace: bool = False) -> dict[str, Any]:
-    """Run the watcher for `seconds`; every few seconds sample RSS, DuckDB's buffer
-    manager, glibc malloc and, with `trace`, Python's traced memory (tracemalloc, one frame;
-    it slows Python down and its own bookkeeping is reported apart). The sampler only reads
-    counters: walking Python's objects (`gc.get_objects`) from this thread while the
-    watcher's threads build tuples can corrupt them (CPython 3.11)."""
+    """Run the watcher for `plan.warmup + plan.seconds`; every few seconds sample RSS,
+    DuckDB's buffer manager, glibc malloc, the items stored, the process CPU time and, with
+    `trace`, Python's traced memory (tracemalloc, one frame; it slows Python down and its
+    own bookkeeping is reported apart). The sampler only reads counters: walking Python's objects
+    (`gc.get_objects`) from this thread while the watcher's threads build tuples can corrupt
+    them (CPython 3.11)."""
     import tracemalloc
 
     import echolens
-    from echolens.watch import Watcher
+    from echolens.watch import CycleReport, Watcher
 
-    server = FeedServer(hosts, 5, period)
+    seconds = plan.warmup + plan.seconds
+    server = FeedServer(hosts, 5, plan.period)
     samples: list[dict[str, float]] = []
-    cycles: list[tuple[float, float]] = []  # (when it ended, its seconds)
+    cycles: list[dict[str, float]] = []
     growers: list[str] = []
     every = min(2.0, max(0.5, seconds / 300))
+    folder = tmp / plan.name
+    folder.mkdir()
     try:
         urls = server.urls(feeds)
-        config = _config(urls, tmp, "soak", defaults={"interval": period / 2, "jitter": 0.1,
-                                                      "timeout": 10},
-                         recheck={"intervals": [period, period * 4, "1d"]},
+        first, second = plan.rechecks
+        config = _config(urls, folder, "soak",
+                         defaults={"interval": plan.interval, "jitter": 0.1, "timeout": 10},
+                         recheck={"intervals": [first, second, "1d"]},
                          **({"memory_limit": memory_limit} if memory_limit else {}))
-        with echolens.open(tmp / "soak.duckdb") as db:
+        with echolens.open(folder / "soak.duckdb") as db:
             db.detector()
             watcher = Watcher(db, config)
             start = time.monotonic()
-            thread = threading.Thread(target=lambda: watcher.run(
-                on_cycle=lambda r: cycles.append((time.monotonic() - start, r.seconds))))
+
+            def on_cycle(r: CycleReport) -> None:
+                cycles.append({"t": time.monotonic() - start, "seconds": r.seconds,
+                               "new": r.ingest.new, "polled": r.polled,
+                               "checks": sum(r.checks.values())})
+
+            thread = threading.Thread(target=lambda: watcher.run(on_cycle=on_cycle))
             reader = db.store.con.cursor()  # its own connection: safe beside the writer
             if trace:  # started before, stopped after the watcher's threads (CPython races)
                 tracemalloc.start(1)
@@ -314,15 +366,16 @@ def soak(feeds: int, hosts: int, seconds: float, period: float, tmp: Path,
                 duck, limit, tags = _duckdb_mb(reader)
                 malloc_used, malloc_free = _malloc_mb()
                 traced = tracemalloc.get_traced_memory()[0] if trace else 0
+                items = reader.execute("SELECT count(*) FROM items").fetchall()[0][0]
                 samples.append({
                     "t": at, "rss": _rss_mb(), "duckdb": duck, "limit": limit,
-                    "queued": _eviction_nodes(reader),
+                    "queued": _eviction_nodes(reader), "items": float(items), "cpu": _cpu(),
                     "malloc_used": malloc_used, "malloc_free": malloc_free,
                     "python": traced / 2**20,
                     "trace_overhead": tracemalloc.get_tracemalloc_memory() / 2**20,
                     "blocks": float(sys.getallocatedblocks()),
                     **{f"tag:{k}": v for k, v in tags.items()}})
-                if trace and warm_snapshot is None and at >= seconds / 2:
+                if trace and warm_snapshot is None and at >= plan.warmup:
                     warm_snapshot = tracemalloc.take_snapshot()
                 time.sleep(every)
             if warm_snapshot is not None:
@@ -337,12 +390,12 @@ def soak(feeds: int, hosts: int, seconds: float, period: float, tmp: Path,
             counts = db.store.con.execute(
                 "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM observations)"
             ).fetchall()[0]
-            size = db.store.con.execute("PRAGMA database_size").fetchone()
+            size = db.store.con.execute("PRAGMA database_size").fetchall()
     finally:
         server.close()
-    return {"seconds": seconds, "period": period, "every": every, "cycles": cycles,
-            "items": counts[0], "observations": counts[1],
-            "store_mb": (size[3] * size[2]) / 2**20 if size else 0.0,
+    return {"plan": plan, "seconds": seconds, "every": every, "cycles": cycles,
+            "items": counts[0], "observations": counts[1], "feeds": feeds,
+            "store_mb": (size[0][3] * size[0][2]) / 2**20 if size else 0.0,
             "trace": trace, "samples": samples, "growers": growers}
 
 
@@ -350,107 +403,153 @@ FLAT_MB_PER_HOUR = 20.0  # "flat": the second half's fitted RSS slope is within 
 # malloc bytes one entry of DuckDB's eviction queues keeps (the freed buffer's handle and the
 # queue node): measured with DuckDB 2.0.1 over 15,000 join queries, 162k entries, +31 MB
 EVICTION_ENTRY_BYTES = 190
+QUEUES = 8  # rows of duckdb_eviction_queues() (DuckDB 2.0.1)
 
 
-def trend(samples: list[dict[str, float]], key: str, since: float) -> dict[str, float]:
-    """Least-squares line through `key` over the samples taken at or after `since` seconds:
-    slope in MB/hour with its standard error, and the growth from the first to the last of
-    those samples."""
-    kept = [(x["t"], x[key]) for x in samples if x["t"] >= since]
+def fit(samples: list[dict[str, float]], key: str, since: float, by: str = "t",
+        scale: float = 3600.0) -> dict[str, float]:
+    """Least-squares line of `key` against `by` over the samples taken at or after `since`
+    seconds: slope (times `scale`: MB/hour against time) with its standard error, and the
+    change from the first to the last of those samples."""
+    kept = [(x[by], x[key]) for x in samples if x["t"] >= since]
     n = len(kept)
-    if n < 3:
-        return {"n": n, "slope": 0.0, "se": float("inf"), "growth": 0.0}
-    mean_t = sum(t for t, _ in kept) / n
-    mean_y = sum(y for _, y in kept) / n
+    mean_t = sum(t for t, _ in kept) / n if n else 0.0
     sxx = sum((t - mean_t) ** 2 for t, _ in kept)
+    if n < 3 or sxx == 0:
+        return {"n": n, "slope": 0.0, "se": float("inf"), "growth": 0.0}
+    mean_y = sum(y for _, y in kept) / n
     slope = sum((t - mean_t) * (y - mean_y) for t, y in kept) / sxx
     residual = sum((y - mean_y - slope * (t - mean_t)) ** 2 for t, y in kept)
     se = (residual / (n - 2) / sxx) ** 0.5
-    return {"n": n, "slope": slope * 3600, "se": se * 3600, "growth": kept[-1][1] - kept[0][1]}
+    return {"n": n, "slope": slope * scale, "se": se * scale,
+            "growth": kept[-1][1] - kept[0][1]}
+
+
+def trend(samples: list[dict[str, float]], key: str, since: float) -> dict[str, float]:
+    """`fit` against time: slope in MB/hour."""
+    return fit(samples, key, since)
+
+
+SHARES = (("rss", "RSS"), ("own", "RSS less the two DuckDB shares below"),
+          ("duckdb", "DuckDB buffer manager (capped by memory_limit)"),
+          ("queue_mb", f"DuckDB eviction-queue entries x {EVICTION_ENTRY_BYTES} B "
+                       "(capped by DuckDB's purge)"),
+          ("malloc_used", "malloc in use (includes the entries)"),
+          ("malloc_free", "malloc free-but-held"))
 
 
 def soak_lines(s: dict[str, Any]) -> list[str]:
-    """The soak as markdown: RSS over time, its trend over the second half (after warm-up)
-    and the verdict, with DuckDB's, malloc's and Python's shares."""
+    """The soak as markdown: RSS over time, its trend over the measured window (after warm-up)
+    with DuckDB's, malloc's and Python's shares; for the steady soak the verdict (flat or
+    not), for the stress soak the memory per 1,000 items stored."""
+    plan: SoakPlan = s["plan"]
     samples, trace = s["samples"], s["trace"]
     for x in samples:  # the rest: RSS without DuckDB's two shares that DuckDB itself caps
         x["queue_mb"] = x["queued"] * EVICTION_ENTRY_BYTES / 2**20
         x["own"] = x["rss"] - x["duckdb"] - x["queue_mb"]
-    first, last, half = samples[0], samples[-1], s["seconds"] / 2
+    first, last, half = samples[0], samples[-1], plan.warmup
     second = [x for x in samples if x["t"] >= half]
     mid = second[0]
     peak = max(samples, key=lambda x: x["rss"])
-    parts = {k: trend(samples, k, half) for k in ("rss", "own", "duckdb", "queue_mb",
-                                                  "malloc_used", "malloc_free", "python")}
+    shares = (*SHARES, *((("python", "Python traced"),) if trace else ()))
+    parts = {k: trend(samples, k, half) for k, _ in shares}
+    per_item = {k: fit(samples, k, half, by="items", scale=1000.0) for k, _ in shares}
     rss, own = parts["rss"], parts["own"]
+    added = last["items"] - mid["items"]
+    rate = added / max(1e-9, last["t"] - mid["t"]) * 3600
+    cpu = (last["cpu"] - mid["cpu"]) / max(1e-9, last["t"] - mid["t"])
 
     def verdict(slope: float) -> str:
         return f"**{'flat' if abs(slope) <= FLAT_MB_PER_HOUR else 'not flat'}** " \
             f"({slope:+.0f} MB/hour)"
-    early = [c[1] for c in s["cycles"] if c[0] < half]
-    late = [c[1] for c in s["cycles"] if c[0] >= half]
+    early = [c for c in s["cycles"] if c["t"] < half]
+    late = [c for c in s["cycles"] if c["t"] >= half]
     step = max(1, len(samples) // 12)
     python = "Python traced MB | " if trace else ""
-    rows = [f"| {x['t']:.0f} | {x['rss']:.0f} | {x['duckdb']:.0f} | {x['queued'] / 1000:.0f}k | "
-            f"{x['malloc_used']:.0f} | {x['malloc_free']:.0f} | "
+    rows = [f"| {x['t']:.0f} | {x['items']:,.0f} | {x['rss']:.0f} | {x['duckdb']:.0f} | "
+            f"{x['queued'] / 1000:.0f}k | {x['malloc_used']:.0f} | {x['malloc_free']:.0f} | "
             + (f"{x['python']:.1f} | " if trace else "")
             for x in [*samples[::step][:-1], samples[-1]]]
     tags = ", ".join(f"{k[4:]} {v:.0f}" for k, v in sorted(last.items(), key=lambda kv: -kv[1])
                      if k.startswith("tag:") and v >= 1)
+
+    def cycle_line(label: str, chosen: list[dict[str, float]]) -> str:
+        if not chosen:
+            return f"{label}: no cycle"
+        n = len(chosen)
+        return (f"{label}: {n} cycles, median {_median([c['seconds'] for c in chosen]):.2f} s, "
+                f"per cycle on average {sum(c['polled'] for c in chosen) / n:.0f} polls, "
+                f"{sum(c['new'] for c in chosen) / n:.0f} new items, "
+                f"{sum(c['checks'] for c in chosen) / n:.0f} re-checks")
+    title = {"steady": "Steady soak (realistic rate): memory must stay flat",
+             "stress": "Stress soak (the store grows as fast as the watcher keeps up): memory "
+                       "per 1,000 items stored"}[plan.name]
     lines = [
-        f"Soak: {s['seconds']:g} s, every feed gains an entry every {s['period']:g} s, feeds "
-        f"polled every {s['period'] / 2:g} s, items re-checked after {s['period']:g} s and "
-        f"{s['period'] * 4:g} s: {len(s['cycles'])} cycles, {s['items']:,} items, "
-        f"{s['observations']:,} observations, store file {s['store_mb']:.0f} MB. "
-        f"DuckDB memory_limit {last['limit']:,.0f} MB. Sampled every {s['every']:g} s: "
-        "resident memory (RSS); DuckDB's buffer manager (`duckdb_memory()`, its own "
-        "allocator); the entries of DuckDB's eviction queues (`duckdb_eviction_queues()`: "
-        f"each holds ~{EVICTION_ENTRY_BYTES} bytes of malloc for a buffer long freed, until "
-        "DuckDB purges the "
-        "queue); glibc malloc in use and free-but-held (`mallinfo2`: DuckDB's other "
-        "structures, Python objects over 512 bytes, httpx, lxml...; free pages the watcher "
-        "hands back with `malloc_trim` still count as held here but are no longer resident)"
-        + ("; Python's traced memory (tracemalloc)." if trace else "."),
+        f"### {title}",
         "",
-        f"| s | RSS MB | DuckDB buffers MB | DuckDB eviction queue | malloc used MB | "
+        f"{s['seconds']:g} s: {plan.warmup:g} s of warm-up, then {plan.seconds:g} s measured; "
+        f"each of the {s['feeds']} feeds gains an entry every "
+        f"{plan.period:g} s (each at its own moment, so entries arrive at a steady "
+        f"{s['feeds'] / plan.period * 3600:,.0f} per hour), is polled every "
+        f"{plan.interval:g} s (±10% jitter), and its items are re-checked "
+        f"{plan.rechecks[0]:g} s and {plan.rechecks[1]:g} s after they are stored (then after "
+        f"a day). No embedding, narratives or citations in the pipeline (`embedder: none`): "
+        f"fetch, parse, normalize, language id, dedupe, store, re-check, evidence. At the "
+        f"end: {s['items']:,} items, {s['observations']:,} observations, store file "
+        f"{s['store_mb']:.0f} MB; DuckDB memory_limit {last['limit']:,.0f} MB.",
+        "",
+        f"| s | items | RSS MB | DuckDB buffers MB | DuckDB eviction queue | malloc used MB | "
         f"malloc free MB | {python}",
-        "|---:|---:|---:|---:|---:|---:|" + ("---:|" if trace else ""),
+        "|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if trace else ""),
         *rows,
         "",
         f"RSS: {first['rss']:.0f} MB at the start (before the first cycle), {mid['rss']:.0f} MB "
-        f"at {mid['t']:.0f} s (half-way, after warm-up), peak {peak['rss']:.0f} MB at "
-        f"{peak['t']:.0f} s, {last['rss']:.0f} MB at the end.",
+        f"at {mid['t']:.0f} s (after warm-up), peak {peak['rss']:.0f} MB at "
+        f"{peak['t']:.0f} s, {last['rss']:.0f} MB at the end. Measured window: {added:,.0f} items "
+        f"stored ({rate:,.0f} per hour); the measuring process used {cpu:.2f} CPU seconds per "
+        "second (1.00 = one of the 2 cores; the feed server runs apart).",
         "",
-        f"Second half ({mid['t']:.0f}-{last['t']:.0f} s, {rss['n']:.0f} samples), least-squares "
-        "slope ± its standard error, and first-to-last change:",
+        f"Measured window ({mid['t']:.0f}-{last['t']:.0f} s, {rss['n']:.0f} samples), "
+        "least-squares "
+        "slope ± its standard error against time and against the items stored, and "
+        "first-to-last change:",
         "",
-        "| memory | slope MB/hour | change MB |",
-        "|---|---:|---:|",
+        "| memory | slope MB/hour | MB per 1,000 items stored | change MB |",
+        "|---|---:|---:|---:|",
         *(f"| {label} | {parts[k]['slope']:+.0f} ± {parts[k]['se']:.0f} | "
-          f"{parts[k]['growth']:+.0f} |" for k, label in (
-              ("rss", "RSS"), ("own", "RSS less the two DuckDB shares below"),
-              ("duckdb", "DuckDB buffer manager (capped by memory_limit)"),
-              ("queue_mb", f"DuckDB eviction-queue entries x {EVICTION_ENTRY_BYTES} B "
-                           "(capped by DuckDB's purge)"),
-              ("malloc_used", "malloc in use (includes the entries)"),
-              ("malloc_free", "malloc free-but-held"),
-              *((("python", "Python traced"),) if trace else ()))),
+          f"{per_item[k]['slope']:+.1f} ± {per_item[k]['se']:.1f} | "
+          f"{parts[k]['growth']:+.0f} |" for k, label in shares),
         "",
-        f"Criterion: memory is flat when the second half's fitted slope is within "
-        f"±{FLAT_MB_PER_HOUR:g} MB/hour of zero (a 10-minute soak resolves no finer: see the "
-        f"standard errors). Verdict: RSS {verdict(rss['slope'])}; RSS less DuckDB's buffer "
-        "manager and eviction-queue entries (Python, glibc malloc, DuckDB's other "
-        f"structures) {verdict(own['slope'])}. DuckDB's two shares level off by themselves: "
-        "its buffers at `memory_limit`, its eviction queues once each holds some 32,000 "
-        "entries (DuckDB purges a queue only then; ~25 entries per join query). DuckDB's "
-        f"buffers by tag at the end: {tags or '-'}; eviction-queue entries "
-        f"{first['queued']:,.0f} -> {last['queued']:,.0f}."
-        + (f" Cycle time, median: {_median(early):.2f} s in the first half, "
-           f"{_median(late):.2f} s in the second." if early and late else ""),
+        f"{cycle_line('Cycles, warm-up', early)}. {cycle_line('Measured window', late)}.",
         "",
     ]
+    if plan.name == "steady":
+        lines += [
+            f"Criterion: memory is flat when the measured window's fitted slope is within "
+            f"±{FLAT_MB_PER_HOUR:g} MB/hour of zero (a 10-minute soak resolves no finer: see "
+            f"the standard errors). Verdict: RSS {verdict(rss['slope'])}; RSS less DuckDB's "
+            "buffer manager and eviction-queue entries (Python, glibc malloc, DuckDB's other "
+            f"structures) {verdict(own['slope'])}. Of the RSS slope, "
+            f"{parts['queue_mb']['slope']:+.0f} MB/hour is DuckDB's eviction-queue entries and "
+            f"{parts['duckdb']['slope']:+.0f} MB/hour its buffer manager, both bounded by "
+            "DuckDB itself: the buffers by memory_limit, the queues by their purge (DuckDB "
+            f"keeps {QUEUES} queues and purges each once it holds some 32,000 entries: about "
+            f"{QUEUES * 32_000 * EVICTION_ENTRY_BYTES / 2**20:.0f} MB once all are full, which "
+            "at a realistic rate takes longer than the soak). DuckDB's buffers by tag at the "
+            f"end: {tags or '-'}; eviction-queue entries {first['queued']:,.0f} -> "
+            f"{last['queued']:,.0f}.",
+            ""]
+    else:
+        lines += [
+            f"At this rate memory grows with the store, as it must (the store's rows, "
+            f"DuckDB's indexes and their cache): RSS {per_item['rss']['slope']:+.1f} MB per "
+            f"1,000 items stored, {per_item['own']['slope']:+.1f} MB without DuckDB's buffer "
+            "manager (capped by memory_limit) and eviction queues (capped by its purge). "
+            f"DuckDB's buffers by tag at the end: {tags or '-'}; eviction-queue entries "
+            f"{first['queued']:,.0f} -> {last['queued']:,.0f}.",
+            ""]
     if s["growers"]:
-        lines += ["Top Python growers over the second half (tracemalloc, by line): "
+        lines += ["Top Python growers over the measured window (tracemalloc, by line): "
                   + "; ".join(f"`{g}`" for g in s["growers"][:5]) + ".", ""]
     return lines
 
@@ -466,22 +565,33 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
 
 
+
+
 def run(feeds: int = 500, hosts: int = 50, entries: int = 10, soak_seconds: float = 60.0,
         period: float = 20.0, cycle: bool = True, memory_limit: str | None = None,
-        trace: bool = False) -> str:
+        trace: bool = False, steady_period: float = 300.0,
+        stress_seconds: float | None = None) -> str:
+    """The cycle table, then the steady soak (`soak_seconds`, an entry per feed every
+    `steady_period`) and the stress soak (`stress_seconds`, default half the steady one;
+    an entry per feed every `period`)."""
+    stress_seconds = soak_seconds / 2 if stress_seconds is None else stress_seconds
+    plans = [p for p in (steady_plan(soak_seconds, steady_period),
+                         stress_plan(stress_seconds, period)) if p.seconds > 0]
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         c = one_cycle(feeds, hosts, entries, tmp) if cycle else None
         print("cycle", c, file=sys.stderr)
-        s = soak(feeds, hosts, soak_seconds, period, tmp, memory_limit, trace) \
-            if soak_seconds > 0 else None
+        soaks = [soak(feeds, hosts, plan, tmp, memory_limit, trace) for plan in plans]
     extra = (f" --memory-limit {memory_limit}" if memory_limit else "") + \
         (" --trace" if trace else "")
+    command = (f"python benchmarks/watch_bench.py{' --no-cycle' if c is None else ''} "
+               f"--feeds {feeds} --hosts {hosts} --entries {entries} --soak {soak_seconds:g} "
+               f"--steady-period {steady_period:g} --stress {stress_seconds:g} "
+               f"--period {period:g}{extra}")
     lines = [] if c is None else [
         "## Watcher: 500 feeds on loopback in one cycle",
         "",
-        f"Command: `python benchmarks/watch_bench.py --feeds {feeds} --hosts {hosts} "
-        f"--entries {entries} --soak {soak_seconds:g} --period {period:g}{extra}`  \n"
+        f"Command: `{command}`  \n"
         f"Machine: {machine()} (the feed server, a separate asyncio "
         "process, shares the cores). "
         f"{feeds} RSS feeds of {entries} entries on {hosts} loopback ports (hosts), "
@@ -504,13 +614,29 @@ def run(feeds: int = 500, hosts: int = 50, entries: int = 10, soak_seconds: floa
         f"failed); the sequential baseline stored {int(c['seq_new']):,}.",
         "",
     ]
-    if s is not None:
+    if soaks:
         if c is None:
-            lines += ["## Watcher: memory over a soak", "",
-                      f"Command: `python benchmarks/watch_bench.py --no-cycle --feeds {feeds} "
-                      f"--hosts {hosts} --soak {soak_seconds:g} --period {period:g}{extra}`  \n"
+            lines += ["## Watcher: memory over a soak", "", f"Command: `{command}`  \n"
                       f"Machine: {machine()}.", ""]
-        lines += soak_lines(s)
+        lines += [
+            "Memory over soaks: the watcher runs continuously against the same loopback "
+            "feeds (5 entries each) while they grow. Sampled every few seconds: resident "
+            "memory (RSS); the items stored; DuckDB's buffer manager (`duckdb_memory()`, its "
+            "own allocator); the entries of DuckDB's eviction queues "
+            "(`duckdb_eviction_queues()`: each holds "
+            f"~{EVICTION_ENTRY_BYTES} bytes of malloc for a buffer long freed, until DuckDB "
+            "purges the queue, which it does once a queue holds some 32,000 entries); glibc "
+            "malloc in use and free-but-held (`mallinfo2`: DuckDB's other structures, Python "
+            "objects over 512 bytes, httpx, lxml...; free pages the watcher hands back with "
+            "`malloc_trim` still count as held here but are no longer resident). Each soak "
+            "starts with a warm-up; only the measured window after it is fitted. Two soaks: "
+            "a steady "
+            "one at a realistic rate, where memory must be flat, and a stress one where the "
+            "store grows as fast as the watcher keeps up, which reports what each 1,000 "
+            "stored items cost in memory (there memory cannot be flat: the store is data).",
+            ""]
+        for s in soaks:
+            lines += soak_lines(s)
     return "\n".join(lines)
 
 
@@ -519,10 +645,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--entries", type=int, default=10)
-    parser.add_argument("--soak", type=float, default=60.0, help="soak seconds (0: none)")
+    parser.add_argument("--soak", type=float, default=60.0,
+                        help="steady soak seconds (0: none)")
+    parser.add_argument("--steady-period", type=float, default=300.0,
+                        help="seconds between new entries of each feed in the steady soak")
+    parser.add_argument("--stress", type=float, default=None,
+                        help="stress soak seconds (default: half of --soak; 0: none)")
     parser.add_argument("--period", type=float, default=20.0,
-                        help="seconds between new entries of each feed during the soak")
-    parser.add_argument("--no-cycle", action="store_true", help="only the soak")
+                        help="seconds between new entries of each feed in the stress soak")
+    parser.add_argument("--no-cycle", action="store_true", help="only the soaks")
     parser.add_argument("--memory-limit", help="the watch config's memory_limit, e.g. 256MB")
     parser.add_argument("--trace", action="store_true",
                         help="also trace Python's memory (tracemalloc: slower)")
@@ -533,7 +664,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     sys.path.insert(0, str(REPO / "src"))
     print(run(args.feeds, args.hosts, args.entries, args.soak, args.period,
-              cycle=not args.no_cycle, memory_limit=args.memory_limit, trace=args.trace))
+              cycle=not args.no_cycle, memory_limit=args.memory_limit, trace=args.trace,
+              steady_period=args.steady_period, stress_seconds=args.stress))
 
 
 if __name__ == "__main__":

@@ -310,7 +310,8 @@ def test_one_connection_per_host_with_a_delay_and_robots(db: Database, tmp_path:
 def test_watcher_thread_runs_cycles_and_stops(server: Server, tmp_path: Path) -> None:
     serve_articles(server, ["t-1"])
     server.routes["/feed.xml"] = Route(rss(server, ["t-1"]))
-    cfg = config(tmp_path, feeds=[{"url": server.url("/feed.xml"), "interval": 0.2}])
+    cfg = config(tmp_path, feeds=[{"url": server.url("/feed.xml"), "interval": 0.2}],
+                 cycle_pause=0.2)
     path = tmp_path / "bg.duckdb"
     echolens.open(path).close()  # schema created up front, like `echolens serve` does
     thread = WatcherThread(path, cfg)
@@ -542,3 +543,56 @@ def test_a_source_added_between_cycles_is_scheduled(server: Server, db: Database
         watcher.close()
     assert (report.polled, report.ingest.new) == (1, 1)
     assert con.execute("SELECT count(*) FROM watch_sources").fetchone()[0] == 2
+
+
+def test_items_stored_but_never_enrolled_are_enrolled_on_restart(
+        server: Server, db: Database, tmp_path: Path) -> None:
+    """A run that stored a feed's items and stopped before scheduling their re-checks: the
+    next watcher finds them, although its poll of the feed stores nothing new."""
+    serve_articles(server, ["r-1", "r-2"])
+    server.routes["/feed.xml"] = Route(rss(server, ["r-1", "r-2"]))
+    url = server.url("/feed.xml")
+    assert db.ingest([url], fmt="rss").new == 2  # stored, not enrolled
+    report = Watcher(db, config(tmp_path, feeds=[url], recheck={"intervals": [0, "1d"]})
+                     ).run(once=True)[0]
+    assert (report.ingest.new, report.ingest.duplicate) == (0, 2)
+    assert report.checks["present"] == 2
+    assert db.store.con.execute("SELECT count(*) FROM watch_items").fetchone()[0] == 2
+
+
+def test_feed_presence_reads_only_the_entries_still_in_reach(
+        server: Server, db: Database, tmp_path: Path) -> None:
+    """A feed's old entries, gone from its end long ago, are not read back at every poll;
+    an entry missing from between listed ones still is."""
+    from echolens.watch import state
+
+    slugs = [f"h-{i}" for i in range(1, 9)]
+    serve_articles(server, slugs)
+    url = server.url("/feed.xml")
+    server.routes["/feed.xml"] = Route(rss(server, slugs))
+    cfg = config(tmp_path, feeds=[url], recheck={"intervals": ["1d"]})
+    Watcher(db, cfg).run(once=True)
+    listed = {server.url(f"/a/h-{i}") for i in (5, 7, 8)}  # h-6 removed, h-1..h-4 rolled off
+    rows = state.feed_items(db.store.con, {url: listed})
+    assert sorted(r[2].rsplit("/", 1)[-1] for r in rows) == ["h-5", "h-6", "h-7", "h-8"]
+    assert state.feed_items(db.store.con, {url: set()}) == []
+    server.routes["/feed.xml"] = Route(rss(server, ["h-5", "h-7", "h-8"]))
+    report = Watcher(db, cfg).run(once=True)[0]
+    assert report.checks["feed-deleted"] == 1
+    assert statuses(db)["h-6"] == "deleted" and statuses(db)["h-1"] == "present"
+
+
+def test_cycles_due_at_once_wait_the_minimum_pause(server: Server, db: Database,
+                                                  tmp_path: Path) -> None:
+    """Sources due again right away are polled in the next cycle after the configured pause
+    (5 s unless set), not in a tight loop of one-source cycles."""
+    serve_articles(server, ["p-1"])
+    server.routes["/feed.xml"] = Route(rss(server, ["p-1"]))
+    for extra, pause in (({}, 5.0), ({"cycle_pause": "2s"}, 2.0)):
+        watcher = Watcher(db, config(tmp_path, feeds=[server.url("/feed.xml")], **extra))
+        watcher.open()  # interval 0: due again at once
+        try:
+            watcher.run_cycle()
+            assert watcher.seconds_to_next() == pause
+        finally:
+            watcher.close()

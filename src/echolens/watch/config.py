@@ -15,6 +15,7 @@ and the digest schedule. Every field has a default, so an empty file is a valid 
     alerts: {...}                       # see echolens.watch.alerts
     digest: {every: 7d, email: false}
     memory_limit: 1GB                   # DuckDB's cache of the store (default: 80% of RAM)
+    cycle_pause: 5s                     # shortest wait between two cycles
 
 DuckDB's buffer manager keeps the blocks of the store it has read, up to `memory_limit`,
 so a long-running watcher's memory follows the store's size until that limit; set it to cap
@@ -156,6 +157,10 @@ class WatchConfig:
     evidence_dir: str | None = None  # default: <store>.evidence/ beside the store
     store_feeds: bool = True  # also poll the feed URLs of the store's sources
     memory_limit: str | None = None  # DuckDB's memory_limit for the store, e.g. "1GB"
+    # shortest wait between two cycles: what falls due meanwhile waits for the next one, so
+    # sources whose times jitter spread apart are polled in batches, not a cycle (and its
+    # fixed statements) each
+    cycle_pause: float = 5.0
     path: str | None = None
 
 
@@ -178,7 +183,7 @@ def load_config(path: str | Path | None) -> WatchConfig:
 
 def config_from_mapping(data: dict[str, Any], where: str = "watch config") -> WatchConfig:
     known = {"defaults", "politeness", "feeds", "pages", "recheck", "markers", "pipeline",
-             "alerts", "digest", "evidence_dir", "store_feeds", "memory_limit"}
+             "alerts", "digest", "evidence_dir", "store_feeds", "memory_limit", "cycle_pause"}
     unknown = set(data) - known
     if unknown:
         raise UsageError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}",
@@ -238,7 +243,8 @@ def config_from_mapping(data: dict[str, Any], where: str = "watch config") -> Wa
         markers=markers, pipeline=pipeline, alerts=dict(alerts), digest=digest,
         evidence_dir=str(data["evidence_dir"]) if data.get("evidence_dir") else None,
         store_feeds=bool(data.get("store_feeds", True)),
-        memory_limit=_memory_limit(data.get("memory_limit"), where), path=where,
+        memory_limit=_memory_limit(data.get("memory_limit"), where),
+        cycle_pause=parse_duration(data.get("cycle_pause", 5.0), "cycle_pause"), path=where,
     )
 
 

@@ -11,8 +11,11 @@ therefore caps the number of arenas when it starts (`limit_malloc_arenas`, unles
 Two other shares are DuckDB's and level off by themselves: its buffer manager keeps the
 store's blocks up to `memory_limit` (set it in the watch config for a long run), and its
 eviction queues keep a small handle (~190 bytes) of every operator buffer it freed until a
-queue holds some 32,000 of them and DuckDB purges it (DuckDB 2.0; about 35 MB in all once
-every queue is full). `benchmarks/watch_bench.py --soak` measures each share.
+queue holds some 32,000 of them and DuckDB purges it (DuckDB 2.0 keeps 8 queues: at most
+about 45 MB in all; each join or aggregate adds tens of entries, so at a realistic polling
+rate the queues take hours to fill, and the watcher keeps its statements per cycle few: see
+`Watcher.run_cycle` and `WatchConfig.cycle_pause`). Python's own objects stay flat: what
+grows with the store is the store. `benchmarks/watch_bench.py --soak` measures each share.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ go in as Arrow tables (one statement per batch, not per row)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -40,6 +40,9 @@ class CheckWrite:
     baseline_text: str | None  # set when this check found the first good copy
     evidence: Stored | None
     evidence_url: str | None
+    # the item's status before this check, when known: an unchanged status leaves the
+    # `items` row alone (no statement at all when nothing in the batch changed)
+    status_before: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,7 @@ def write_checks(con: duckdb.DuckDBPyConnection, writes: Sequence[CheckWrite], *
     if not writes:
         return
     obs = [w.observation for w in writes]
+    changed = [w.status_before != o.result for o, w in zip(obs, writes, strict=True)]
     table = pa.table({
         "item_id": [o.item_id for o in obs],
         "checked_at": pa.array([o.checked_at for o in obs], _TS),
@@ -206,7 +210,9 @@ def write_checks(con: duckdb.DuckDBPyConnection, writes: Sequence[CheckWrite], *
         "baseline_text": pa.array([w.baseline_text for w in writes], pa.string()),
         "baseline_hash": pa.array([o.content_hash if w.baseline_text is not None else None
                                    for o, w in zip(obs, writes, strict=True)], pa.string()),
+        "status_changed": changed,
     })
+    vias = {o.via for o in obs}
     kept = [(w, w.evidence) for w in writes if w.evidence is not None]
     evidence = pa.table({
         "item_id": pa.array([w.observation.item_id for w, _ in kept], pa.string()),
@@ -225,17 +231,21 @@ def write_checks(con: duckdb.DuckDBPyConnection, writes: Sequence[CheckWrite], *
     try:
         con.execute("INSERT INTO observations SELECT item_id, checked_at, via, http_status, "
                     "content_hash, result, detail, diff FROM _obs")
-        con.execute(
-            "UPDATE watch_items SET checks = checks + 1, next_check_at = o.next_check_at, "
-            "status = o.result, last_checked_at = o.checked_at, "
-            "last_hash = coalesce(o.content_hash, watch_items.last_hash), "
-            "baseline_hash = coalesce(watch_items.baseline_hash, o.baseline_hash), "
-            "baseline_text = coalesce(watch_items.baseline_text, o.baseline_text) "
-            "FROM _obs o WHERE watch_items.item_id = o.item_id AND o.via = 'page'")
-        con.execute("UPDATE watch_items SET status = o.result FROM _obs o "
-                    "WHERE watch_items.item_id = o.item_id AND o.via = 'feed'")
-        con.execute("UPDATE items SET status = o.result FROM _obs o "
-                    "WHERE items.id = o.item_id AND items.status <> o.result")
+        # each UPDATE joins a whole table: run only those with rows to change
+        if "page" in vias:
+            con.execute(
+                "UPDATE watch_items SET checks = checks + 1, next_check_at = o.next_check_at, "
+                "status = o.result, last_checked_at = o.checked_at, "
+                "last_hash = coalesce(o.content_hash, watch_items.last_hash), "
+                "baseline_hash = coalesce(watch_items.baseline_hash, o.baseline_hash), "
+                "baseline_text = coalesce(watch_items.baseline_text, o.baseline_text) "
+                "FROM _obs o WHERE watch_items.item_id = o.item_id AND o.via = 'page'")
+        if "feed" in vias:
+            con.execute("UPDATE watch_items SET status = o.result FROM _obs o "
+                        "WHERE watch_items.item_id = o.item_id AND o.via = 'feed'")
+        if any(changed):
+            con.execute("UPDATE items SET status = o.result FROM _obs o WHERE o.status_changed "
+                        "AND items.id = o.item_id AND items.status <> o.result")
         if kept:
             con.execute("INSERT OR IGNORE INTO evidence SELECT * FROM _evidence")
         if transaction:
@@ -263,21 +273,33 @@ def committed_warc_ends(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
-def feed_items(con: duckdb.DuckDBPyConnection, locations: Sequence[str]
+def feed_items(con: duckdb.DuckDBPyConnection, present: Mapping[str, Collection[str]]
                ) -> list[tuple[str, str, str, datetime, str | None]]:
     """(feed, item id, url, published_at, latest feed observation) of the watched items
-    read from these feeds."""
-    if not locations:
+    read from these feeds (`present`: feed -> the entry URLs it lists now) that were
+    published no earlier than the oldest entry still listed: the older ones cannot tell
+    anything (they fell off the end of the feed), so a feed's history, however long, is
+    not read back at every poll. A feed none of whose entries are stored gives nothing."""
+    pairs = [(location, url) for location, urls in present.items() for url in urls]
+    if not pairs:
         return []
-    rows = con.execute(
-        "WITH seen AS (SELECT item_id, arg_max(result, checked_at) AS result "
-        "FROM observations WHERE via = 'feed' GROUP BY 1) "
-        "SELECT i.location, i.id, i.url, i.published_at, seen.result "
-        "FROM items i JOIN watch_items w ON w.item_id = i.id "
-        "LEFT JOIN seen ON seen.item_id = i.id "
-        "WHERE i.location IN (SELECT unnest(?::VARCHAR[])) AND i.connector = 'rss'",
-        [list(locations)],
-    ).fetchall()
+    con.register("_present", pa.table({"location": [p[0] for p in pairs],
+                                       "url": [p[1] for p in pairs]}))
+    try:
+        rows = con.execute(
+            "WITH watched AS (SELECT i.location, i.id, i.url, i.published_at FROM items i "
+            "JOIN watch_items w ON w.item_id = i.id WHERE i.connector = 'rss' "
+            "AND i.location IN (SELECT DISTINCT location FROM _present)), "
+            "oldest AS (SELECT w.location, min(w.published_at) AS since FROM watched w "
+            "JOIN _present p ON p.location = w.location AND p.url = w.url GROUP BY 1), "
+            "recent AS (SELECT w.* FROM watched w JOIN oldest o ON o.location = w.location "
+            "WHERE w.published_at >= o.since), "
+            "seen AS (SELECT item_id, arg_max(result, checked_at) AS result FROM observations "
+            "WHERE via = 'feed' AND item_id IN (SELECT id FROM recent) GROUP BY 1) "
+            "SELECT r.location, r.id, r.url, r.published_at, seen.result FROM recent r "
+            "LEFT JOIN seen ON seen.item_id = r.id").fetchall()
+    finally:
+        con.unregister("_present")
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 

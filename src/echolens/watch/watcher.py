@@ -51,7 +51,7 @@ log = logging.getLogger("echolens.watch")
 
 FLUSH_RESULTS = 50  # results written per transaction at most
 FLUSH_SECONDS = 2.0  # ... or after this long
-IDLE_MAX = 60.0  # longest sleep between cycles
+IDLE_MAX = 60.0  # longest sleep between cycles (the shortest: the config's cycle_pause)
 KEEP_REPORTS = 100  # cycle reports `run` returns (the last ones): a watcher runs for months
 
 
@@ -194,7 +194,8 @@ class Watcher:
         if not row or row[0] is None:
             return IDLE_MAX
         due: datetime = row[0]
-        return max(0.05, min(IDLE_MAX, (due - self.clock()).total_seconds()))
+        pause = min(self.config.cycle_pause, IDLE_MAX)
+        return max(pause, min(IDLE_MAX, (due - self.clock()).total_seconds()))
 
     # -- one cycle -------------------------------------------------------------------------
     def run_cycle(self) -> CycleReport:
@@ -209,6 +210,8 @@ class Watcher:
         listed = frozenset((s.url, s.kind) for s in active.values())
         if not listed <= self._synced:  # new sources only: no statement per idle cycle
             state.sync_sources(con, sorted(listed - self._synced), now)
+            # items stored by an earlier run that stopped (crashed) before enrolling them
+            state.enrol_items(con, sorted(active), now, self.config.recheck.intervals[0])
             self._synced = self._synced | listed
         due = state.due_sources(con, list(active), now)
         self._run_jobs([PollJob(active[loc], etag, modified) for loc, etag, modified in due],
@@ -363,16 +366,21 @@ class Watcher:
     def _write_polls(self, polls: list[PollDone], report: CycleReport) -> None:
         con = self.db.store.con
         records = [rec for p in polls for rec in p.records]
+        stored = 0
         if records:
             # items first: the validators and the schedule move on only once they are stored
-            report.ingest.add(self.db.ingest_records(records))
+            ingested = self.db.ingest_records(records)
+            report.ingest.add(ingested)
+            stored = ingested.new
         now = self.clock()
         polls = self._pages_stored(polls)
         failing = [p.job.source.url for p in polls if p.outcome.startswith("error:")]
         con.execute("BEGIN")
         try:
             previous = state.failures_of(con, failing)
-            locations = [p.job.source.url for p in polls if p.outcome == "ok"]
+            # new items are enrolled for re-checks; a batch that stored none has none to
+            # enrol, except after a crash between the two (see `run_cycle`)
+            locations = [p.job.source.url for p in polls if p.outcome == "ok"] if stored else []
             enrolled = state.enrol_items(con, locations, now, self.config.recheck.intervals[0])
             writes = []
             for p in polls:
@@ -429,7 +437,7 @@ class Watcher:
         """An entry gone from its feed while older entries are still there was removed."""
         by_feed: dict[str, list[tuple[str, str, datetime, str | None]]] = {}
         for location, item_id, url, published, last in state.feed_items(
-                self.db.store.con, list(present)):
+                self.db.store.con, present):
             by_feed.setdefault(location, []).append((item_id, url, published, last))
         writes = []
         for location, rows in by_feed.items():
@@ -472,7 +480,7 @@ class Watcher:
                           and c.observation.result == "present" else None)
             evidence = where.get(id(c))
             writes.append(state.CheckWrite(c.observation, next_at, first_copy, evidence,
-                                           c.capture.url if c.capture else None))
+                                           c.capture.url if c.capture else None, item.status))
             report.checks[c.observation.result] += 1
             report.evidence += evidence is not None
         state.reschedule(con, skipped)
