@@ -8,9 +8,12 @@ embeddings: plain HDBSCAN (scikit-learn defaults) and, when a Python with `berto
 given (`--bertopic-python`, default `.cache/bt-venv/bin/python`), BERTopic defaults with the
 precomputed embeddings. Noise/outliers count as singletons, as in the project's scorer.
 
-Speed and memory: synthetic vectors drawn around the real gold vectors (each synthetic item
-is a real item's vector plus Gaussian noise, same language, date jittered by up to 20 days),
-grouped by a fresh process per size so that peak RSS is that of one run.
+Speed and memory (not with --quick): the ~39k real Chinese state-media headlines
+(`cn_state_media_headlines_2022`), echolens against BERTopic defaults on the same
+embeddings, each in a fresh process; then synthetic vectors drawn around the real gold
+vectors (each synthetic item is a real item's vector plus Gaussian noise, same language,
+date jittered by up to 20 days), grouped by a fresh process per size so that peak RSS is
+that of one run. Growth with size: `benchmarks/narratives_scaling.py`.
 
 Embeddings are cached under `.cache/narratives_eval/` by content hash: no text is embedded
 twice across runs.
@@ -80,6 +83,26 @@ def embeddings(texts: list[str]) -> np.ndarray:
         cached.update({k: fresh[i] for i, (k, _) in enumerate(todo)})
         np.savez(path, keys=np.array(list(cached)), vectors=np.stack(list(cached.values())))
     return np.stack([cached[k] for k in keys]).astype(np.float32)
+
+
+def real_headlines() -> tuple[list[dict[str, str]], np.ndarray]:
+    """The Chinese state-media war headlines (`cn_state_media_headlines_2022`, ~40k real
+    English headlines of CGTN, Xinhua, Global Times, China Daily and BBC, Feb-Sep 2022):
+    items (`id`, `text`, `published_at` ISO) and their vectors (embedded once, cached by
+    content hash under `.cache/narratives_eval/`)."""
+    from datetime import datetime
+
+    from echolens.ingest.datasets import data_dir, load_cn_headlines
+    from echolens.model import RawItem
+
+    items = []
+    for row in load_cn_headlines(data_dir()):
+        if isinstance(row, RawItem) and row.text:
+            at = row.published_at
+            items.append({"id": str(row.external_id), "text": row.text,
+                          "published_at": at.isoformat() if isinstance(at, datetime)
+                          else str(at or "")})
+    return items, embeddings([r["text"] for r in items])
 
 
 # the shipped calibration before the coherence gates, mutual cross-language merges and the
@@ -179,6 +202,56 @@ def speed_worker(n: int) -> dict[str, float]:
     return {"n": n, "seconds": seconds, "peak_mb": peak, "narratives": narratives}
 
 
+REAL_BERTOPIC_SCRIPT = """
+import json, resource, sys, time, numpy as np
+from bertopic import BERTopic
+docs = [r["text"] for r in json.load(open(sys.argv[1]))]; emb = np.load(sys.argv[2])
+start, cpu = time.perf_counter(), time.process_time()
+topics, _ = BERTopic().fit_transform(docs, embeddings=emb)
+print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "narratives": len(set(topics))}))
+"""
+
+
+def real_speed_worker(folder: Path) -> dict[str, float]:
+    """Group the real headlines saved in `folder` (items.json, vectors.npy) with the shipped
+    calibration (anchors on, as in the store); time `group_batch` only."""
+    rows = json.loads((folder / "items.json").read_text())
+    vectors = np.load(folder / "vectors.npy")
+    items = [BatchItem(r["id"], r["text"], "en", r["published_at"] or None) for r in rows]
+    cal = load_calibration(MODEL)
+    start, cpu = time.perf_counter(), time.process_time()
+    outcomes, _ = group_batch(items, vectors, cal)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mb": peak,
+            "narratives": len({o.narrative for o in outcomes if o.narrative})}
+
+
+def real_speed(bertopic_python: Path) -> list[tuple[str, dict[str, float]]]:
+    """echolens and BERTopic defaults on the ~40k real headlines, same embeddings, each in
+    a fresh process (peak RSS is that process's, loading the items and vectors included)."""
+    items, vectors = real_headlines()
+    out: list[tuple[str, dict[str, float]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "items.json").write_text(json.dumps(items, ensure_ascii=False))
+        np.save(folder / "vectors.npy", vectors)
+        del vectors
+        out.append(("echolens", _in_subprocess("--real-worker", str(folder))))
+        if bertopic_python.exists():
+            script = folder / "bt.py"
+            script.write_text(REAL_BERTOPIC_SCRIPT)
+            result = subprocess.run([str(bertopic_python), str(script), str(folder / "items.json"),
+                                     str(folder / "vectors.npy")], check=True,
+                                    capture_output=True, text=True)
+            out.append(("BERTopic defaults", json.loads(result.stdout.strip().splitlines()[-1])))
+    for _, r in out:
+        r["n"] = len(items)
+    return out
+
+
 def bertopic_speed_worker(python: Path, n: int) -> dict[str, float] | None:
     if not python.exists():
         return None
@@ -196,7 +269,7 @@ def bertopic_speed_worker(python: Path, n: int) -> dict[str, float] | None:
     return {"n": n, "seconds": seconds, "peak_mb": peak}
 
 
-def _in_subprocess(flag: str, n: int, extra: list[str] | None = None) -> Any:
+def _in_subprocess(flag: str, n: int | str, extra: list[str] | None = None) -> Any:
     result = subprocess.run([sys.executable, __file__, flag, str(n), *(extra or [])],
                             check=True, capture_output=True, text=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -209,18 +282,48 @@ def machine() -> str:
             f"{mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}")
 
 
+def print_real_speed(bertopic_python: Path) -> None:
+    rows = real_speed(bertopic_python)
+    ours_ = dict(rows)["echolens"]
+    print(f"\nSpeed and peak memory on the {int(ours_['n']):,} real Chinese state-media "
+          "headlines (`cn_state_media_headlines_2022`, English, Feb-Sep 2022), given the "
+          f"same `{MODEL}` embeddings (cached by content hash). Each method runs in a fresh "
+          "process; seconds are those of the clustering call only (`group_batch` with the "
+          "shipped calibration, anchors on; `BERTopic().fit_transform(docs, embeddings=...)`"
+          " with defaults), peak RSS is the process's (loading the items and vectors "
+          "included). Baseline: BERTopic in the same run.\n")
+    print("| method | items | wall s | CPU s | items/s | peak RSS (MB) | narratives / topics |"
+          " speed-up (wall) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    base = dict(rows).get("BERTopic defaults")
+    for name, r in rows:
+        ratio = f"{base['seconds'] / r['seconds']:.1f}x" if base else "n/a"
+        print(f"| {name} | {int(r['n']):,} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+              f"{r['n'] / r['seconds']:,.0f} | {r['peak_mb']:,.0f} | {int(r['narratives']):,} "
+              f"| {ratio} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="quality + 10k speed only")
-    parser.add_argument("--sizes", default="10000,40000,100000")
+    parser.add_argument("--quick", action="store_true",
+                        help="quality + 10k synthetic speed only (no 40k real headlines, "
+                             "no BERTopic timing)")
+    parser.add_argument("--sizes", default="10000",
+                        help="synthetic sizes (growth: benchmarks/narratives_scaling.py)")
     parser.add_argument("--bertopic-python", type=Path,
                         default=ROOT / ".cache" / "bt-venv" / "bin" / "python")
-    parser.add_argument("--bertopic-sizes", default="10000,40000")
+    parser.add_argument("--bertopic-sizes", default="",
+                        help="synthetic sizes to time BERTopic on (default: none; the real "
+                             "40k headlines are the comparison)")
     parser.add_argument("--speed-worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--bertopic-worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--real-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.speed_worker:
         print(json.dumps(speed_worker(args.speed_worker)))
+        return
+    if args.real_worker:
+        print(json.dumps(real_speed_worker(args.real_worker)))
         return
     if args.bertopic_worker:
         print(json.dumps(bertopic_speed_worker(args.bertopic_python, args.bertopic_worker)))
@@ -238,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     for split, method, s in quality(args.bertopic_python):
         print(f"| {split} | {method} | {s.precision:.3f} | {s.recall:.3f} | **{s.f1:.3f}** | "
               f"{s.ari:.3f} | {s.crosslingual_recall:.3f} ({s.crosslingual_pairs} pairs) |")
+    if not args.quick:
+        print_real_speed(args.bertopic_python)
     print("\nSpeed and peak memory given embeddings (synthetic vectors drawn around the real "
           "gold vectors; one fresh process per run; lexical anchors off since synthetic items "
           "have no text):\n")

@@ -200,3 +200,46 @@ def test_chunked_preparation_gives_the_same_narratives(tmp_path: Path,
         results.append(members_of(store))
         store.close()
     assert results[0] == results[1] and len(set(results[0].values())) == 4
+
+
+# -- batched links (speed path) ---------------------------------------------------------------
+def test_batched_average_links_equal_the_member_pair_means() -> None:
+    """`average_links` sums per-language vector sums instead of scoring every member pair;
+    it must give the same links as `average_link`, with lexical and anchor terms, several
+    languages, unknown dates and narratives larger than the link sample."""
+    cal = calibration().with_thresholds(lexical_weight=4.0, anchor_weight=6.0)
+    records = corpus([0, 1, 2, 3], per_lang=3, seed=5) + corpus([4], per_lang=12, seed=6)
+    records[1]["published_at"] = ""  # an unknown date
+    records[2]["text"] = "Бахмут Bakhmut 巴赫穆特 " + str(records[2]["text"])
+    ids, prepared = _prepared(records, cal)
+    grouper = Grouper(cal, dim=np.asarray(records[0]["vector"]).shape[0])
+    by_topic = [f"n{r['topic']}-{r['lang']}" if r["topic"] != 4 else "nBIG" for r in records]
+    grouper.restore(ids, prepared, by_topic)  # type: ignore[arg-type]
+    narratives = range(len(grouper.nids))
+    pairs = [(a, b) for a in narratives for b in narratives if a < b]
+    assert len(grouper.members[grouper.nids.index("nBIG")]) > 24  # sampled, not all members
+    assert grouper.anchors.nnz and grouper.lexical.nnz
+    batched = grouper.average_links(pairs)
+    single = [grouper.average_link(a, b) for a, b in pairs]
+    assert len(set(np.round(single, 6))) > 10  # the pairs differ
+    # the member-pair path rounds cosines to float32: equal to ~1e-6 z
+    np.testing.assert_allclose(batched, single, rtol=1e-6, atol=1e-5)
+
+
+def test_sparse_rows_match_the_dict_cosine() -> None:
+    from echolens.narratives.sparse_rows import SparseRows
+
+    rng = np.random.default_rng(3)
+    rows = [{int(k): float(rng.random()) for k in rng.choice(50, size=rng.integers(0, 6),
+                                                             replace=False)}
+            for _ in range(40)]
+    sparse = SparseRows()
+    for row in rows:
+        sparse.append(row)
+    assert len(sparse) == 40 and sparse.row(7) == rows[7]
+    picks = np.arange(0, 40, 3)
+    expected = [lexical_cosine(rows[5], rows[p]) for p in picks]
+    np.testing.assert_allclose(sparse.dot_query(rows[5], picks), expected, atol=1e-12)
+    matrix = sparse.dot_matrix(picks, picks[::-1])
+    np.testing.assert_allclose(matrix, [[lexical_cosine(rows[a], rows[b])
+                                         for b in picks[::-1]] for a in picks], atol=1e-12)

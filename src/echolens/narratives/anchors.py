@@ -61,7 +61,12 @@ def parse_gazetteer(lines: list[str]) -> Gazetteer:
                 alternatives[form] = re.escape(form)
             else:  # a word prefix (or whole word), never the middle of a word
                 tail = r"(?![^\W_])" if whole else ""
-                alternatives[form] = rf"(?<![^\W_]){re.escape(form)}{tail}"
+                # the first letter comes before the word-start check, `(?<![^\W_].)`
+                # (the letter before it is no word letter): a branch that opens with a
+                # literal is skipped by `re` at a glance, while a leading look-behind was
+                # evaluated for all ~600 forms at every position (1.5 ms per headline)
+                alternatives[form] = (rf"{re.escape(form[0])}(?<![^\W_].)"
+                                      rf"{re.escape(form[1:])}{tail}")
     ordered = sorted(alternatives, key=lambda f: (-len(f), f))  # longest form wins
     pattern = re.compile("|".join(alternatives[f] for f in ordered)) if ordered else re.compile(
         r"(?!x)x")

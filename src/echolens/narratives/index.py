@@ -90,8 +90,11 @@ class USearchIndex:
 
             raise NotInstalled("usearch is needed for large narrative indexes",
                                "pip install usearch==2.26.6") from exc
-        self._index = Index(ndim=dim, metric="cos", dtype="i8", connectivity=16,
-                            expansion_add=64, expansion_search=96)
+        # measured on 40k items (k=64): connectivity 16 / expansion 64 / 96 added 4.5k
+        # vectors per CPU-second and answered 3.4k queries per CPU-second at 0.963 recall of
+        # the exact 64 nearest; 12 / 32 / 80 adds 9.4k and answers 6.4k at 0.944
+        self._index = Index(ndim=dim, metric="cos", dtype="i8", connectivity=12,
+                            expansion_add=32, expansion_search=80)
         self._n = 0
 
     def __len__(self) -> int:
