@@ -1,11 +1,14 @@
-"""Query embeddings for search: each distinct text embedded once, concurrent first searches
-embedded together in batches, a model failure reaching every waiting request."""
+"""Query embeddings for search: each distinct text embedded once, models side by side and
+all loaded before the first search, concurrent first searches embedded in turn and in
+batches, each request free as soon as its own vector is there, a model failure reaching its
+batch and losing no model; per-thread read cursors."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,18 +26,44 @@ class GatedEmbedder:
         self.model_id = self.inner.model_id
         self.dim = self.inner.dim
         self.calls: list[list[str]] = []
+        self.threads: list[int] = []  # the thread of each call
         self.entered = threading.Event()
         self.gate = threading.Event()
         self.fail = fail
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.calls.append(list(texts))
+        self.threads.append(threading.get_ident())
         if len(self.calls) == 1:
             self.entered.set()
             assert self.gate.wait(10)
         if self.fail:
             raise RuntimeError("model crashed")
         return self.inner.embed(texts)
+
+
+def test_each_text_is_embedded_once_and_cached() -> None:
+    model = GatedEmbedder()
+    model.gate.set()
+    vectors = QueryVectors([model])
+    first = vectors.get("biolabs")
+    np.testing.assert_allclose(first, HashingEmbedder(64).embed(["biolabs"])[0], rtol=1e-6)
+    np.testing.assert_array_equal(vectors.get("biolabs"), first)
+    assert model.calls == [["biolabs"]]
+
+
+def test_two_models_embed_side_by_side() -> None:
+    models = [GatedEmbedder(), GatedEmbedder()]
+    vectors = QueryVectors(models)
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(vectors.get, t) for t in ("first", "second")]
+        # both models are inside a call at once (neither gate is open yet)
+        assert all(model.entered.wait(10) for model in models)
+        for model in models:
+            model.gate.set()
+        got = [f.result(10) for f in futures]
+    np.testing.assert_allclose(got, HashingEmbedder(64).embed(["first", "second"]), rtol=1e-6)
+    assert sorted(call for model in models for call in model.calls) == [["first"], ["second"]]
 
 
 def _wait_for_waiting(vectors: QueryVectors, count: int) -> None:
@@ -51,41 +80,42 @@ def test_texts_waiting_behind_a_busy_model_are_embedded_in_one_batch() -> None:
     vectors = QueryVectors([model])
     texts = [f"query {k}" for k in range(6)]
     with ThreadPoolExecutor(8) as pool:
-        first = pool.submit(vectors.get, texts[0])
+        first = pool.submit(lambda: (vectors.get(texts[0]), threading.get_ident()))
         assert model.entered.wait(10)
         rest = [pool.submit(vectors.get, t) for t in texts[1:]]
         again = pool.submit(vectors.get, texts[3])  # asked twice while waiting
         _wait_for_waiting(vectors, len(texts) - 1)
         model.gate.set()
-        got = [first.result(10), *(f.result(10) for f in rest)]
+        vector, first_thread = first.result(10)
+        got = [vector, *(f.result(10) for f in rest)]
         np.testing.assert_array_equal(again.result(10), got[3])
-    assert model.calls[0] == [texts[0]]
-    assert sorted(model.calls[1]) == sorted(texts[1:])
-    assert len(model.calls) == 2
-    expected = HashingEmbedder(64).embed(texts)
-    for vector, want in zip(got, expected, strict=True):
-        np.testing.assert_allclose(vector, want, rtol=1e-6)
-    # cached: no further model call
-    np.testing.assert_array_equal(vectors.get(texts[2]), got[2])
+    assert model.calls == [[texts[0]], texts[1:]]  # in turn, then all in one batch
+    # the first request left with its own vector; a waiting request embedded the batch
+    assert model.threads[0] == first_thread and model.threads[1] != first_thread
+    np.testing.assert_allclose(got, HashingEmbedder(64).embed(texts), rtol=1e-6)
+    np.testing.assert_array_equal(vectors.get(texts[2]), got[2])  # cached
     assert len(model.calls) == 2
 
 
-def test_two_models_embed_side_by_side() -> None:
-    busy, other = GatedEmbedder(), GatedEmbedder()
-    other.gate.set()
-    vectors = QueryVectors([other, busy])  # `busy` is taken first
-    with ThreadPoolExecutor(4) as pool:
-        stuck = pool.submit(vectors.get, "first")
-        assert busy.entered.wait(10)
-        # the other model answers while the first is still busy
-        np.testing.assert_allclose(pool.submit(vectors.get, "second").result(10),
-                                   HashingEmbedder(64).embed(["second"])[0], rtol=1e-6)
-        busy.gate.set()
-        stuck.result(10)
-    assert busy.calls == [["first"]] and other.calls == [["second"]]
+def test_each_model_takes_an_even_share_of_the_waiting_texts() -> None:
+    models = [GatedEmbedder(), GatedEmbedder()]
+    vectors = QueryVectors(models)
+    texts = [f"query {k}" for k in range(8)]
+    with ThreadPoolExecutor(10) as pool:
+        futures = [pool.submit(vectors.get, t) for t in texts[:2]]
+        assert all(model.entered.wait(10) for model in models)
+        futures += [pool.submit(vectors.get, t) for t in texts[2:]]
+        _wait_for_waiting(vectors, 6)
+        for model in models:
+            model.gate.set()
+        for future in futures:
+            future.result(10)
+    calls = [call for model in models for call in model.calls]
+    assert sorted(t for call in calls for t in call) == sorted(texts)  # each text once
+    assert max(len(call) for call in calls) == 3  # 6 waiting for 2 models: 3 each at most
 
 
-def test_a_model_error_reaches_every_waiting_request_and_nothing_hangs() -> None:
+def test_a_model_error_reaches_its_batch_and_the_model_stays_in_the_pool() -> None:
     model = GatedEmbedder(fail=True)
     vectors = QueryVectors([model])
     with ThreadPoolExecutor(4) as pool:
@@ -98,26 +128,42 @@ def test_a_model_error_reaches_every_waiting_request_and_nothing_hangs() -> None
             with pytest.raises(RuntimeError, match="model crashed"):
                 future.result(10)
         model.fail = False
-        # the model is back in the pool and the failure was not cached
+        # would wait forever if the model were lost; the failure was not cached
         assert pool.submit(vectors.get, "a").result(10).shape == (64,)
-    assert model.calls[-1] == ["a"]
+    assert model.calls == [["a"], ["b"], ["a"]]
 
 
-def test_each_model_takes_an_even_share_of_the_waiting_texts() -> None:
+def test_warm_up_loads_every_model_before_the_first_search() -> None:
     models = [GatedEmbedder(), GatedEmbedder()]
+    for model in models:
+        model.gate.set()
     vectors = QueryVectors(models)
-    texts = [f"query {k}" for k in range(8)]
-    with ThreadPoolExecutor(10) as pool:
-        futures = [pool.submit(vectors.get, texts[0])]
-        assert models[1].entered.wait(10)
-        futures.append(pool.submit(vectors.get, texts[1]))
-        assert models[0].entered.wait(10)
-        futures += [pool.submit(vectors.get, t) for t in texts[2:]]
-        _wait_for_waiting(vectors, 6)
-        for model in models:
-            model.gate.set()
-        for future in futures:
-            future.result(10)
-    calls = [call for model in models for call in model.calls]
-    assert sorted(t for call in calls for t in call) == sorted(texts)  # each text once
-    assert max(len(call) for call in calls) == 3  # 6 waiting for 2 models: 3 each at most
+    vectors.warm_up()
+    assert [model.calls for model in models] == [[["warm up"]], [["warm up"]]]
+    with ThreadPoolExecutor(2) as pool:  # both models are back in the pool
+        pool.submit(vectors.get, "x").result(10)
+        pool.submit(vectors.get, "y").result(10)
+
+
+def test_read_cursor_is_kept_per_thread_and_dropped_after_an_error(tmp_path: Path) -> None:
+    import duckdb
+
+    import echolens
+    from echolens.api.app import Dashboard
+
+    board = Dashboard(echolens.open(tmp_path / "store.duckdb"))
+    try:
+        with board.read_cursor() as first:
+            assert first.execute("SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]
+        with board.read_cursor() as again:
+            assert again is first
+        with pytest.raises(duckdb.Error), board.read_cursor() as failing:
+            failing.execute("SELECT * FROM no_such_table")
+        with board.read_cursor() as fresh:
+            assert fresh is not first
+            assert fresh.execute("SELECT 1").fetchall() == [(1,)]
+        with ThreadPoolExecutor(1) as pool:  # another thread has a cursor of its own
+            other = pool.submit(lambda: board.read_cursor().__enter__()).result(10)
+        assert other is not fresh
+    finally:
+        board.database.close()

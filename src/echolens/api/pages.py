@@ -158,7 +158,7 @@ async def narrative_page(request: Request, board: Board, narrative_id: Id) -> HT
 
 
 def _narrative_page_now(request: Request, board: Dashboard, narrative_id: str) -> bytes:
-    with board.cursor() as cur:
+    with board.read_cursor() as cur:
         return board.page(("narrative", narrative_id), lambda: bytes(_narrative_html(
             request, narrative_data(board, cur, narrative_id)).body))
 

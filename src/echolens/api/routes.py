@@ -272,7 +272,7 @@ async def search(board: Board, filters: Filters, q: Q = "", mode: Mode = "hybrid
 
 def _search_json(board: Dashboard, key: tuple[Any, ...], q: str, mode: str,
                  filters: ItemFilter, limit: int, offset: int) -> bytes:
-    with board.cursor() as cur:
+    with board.read_cursor() as cur:
         return board.page(key, lambda: json_bytes(_search(board, cur, q, mode, filters,
                                                           limit, offset)))
 

