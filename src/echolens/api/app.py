@@ -273,10 +273,10 @@ class Dashboard:
     def claim_matcher(self) -> Any:
         """The fact-check matcher over the store's fact-checks (None when there are none);
         rebuilt when fact-checks were added."""
-        from echolens.claims.dense import E5Encoder, embed_cached
-        from echolens.claims.matcher import ClaimIndex, MatcherConfig, reference_sample
+        from echolens.claims.dense import E5Encoder
+        from echolens.claims.matcher import ClaimIndex, MatcherConfig
         from echolens.claims.service import ClaimMatcher
-        from echolens.claims.storage import ApartCache, FactCheckStore
+        from echolens.claims.storage import FactCheckStore
 
         with self._matcher_lock, self.cursor() as cur:
             row = first_row(cur.execute(
@@ -286,14 +286,11 @@ class Dashboard:
                 return None
             if self._matcher is None or self._matcher_key != key:
                 encoder = self._encoder or E5Encoder(num_threads=1)  # see search.py
-                factchecks = FactCheckStore(_ConOnly(cur)).factchecks()
+                facts = FactCheckStore(_ConOnly(cur))
+                factchecks = facts.factchecks()
                 cache = _StoreThenMemory(self)
-                vectors = embed_cached([f.match_text() for f in factchecks], "passage",
-                                       cache, encoder)
-                # the hubness reference, as `ClaimMatcher.from_store` computes it
-                sample = embed_cached(reference_sample(factchecks), "query", ApartCache(cache),
-                                      encoder)
-                reference = sample.mean(axis=0).astype(np.float32)
+                vectors = facts.vectors(factchecks, encoder, cache=cache)
+                reference = facts.query_reference(factchecks, encoder, cache=cache)
                 self._matcher = ClaimMatcher(
                     ClaimIndex(factchecks, vectors, MatcherConfig(), reference),
                     encoder, query_cache=self._query_cache)

@@ -213,16 +213,20 @@ class FactCheckStore:
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def vectors(self, factchecks: Sequence[FactCheck], encode: EncodeFn,
-                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Passage vectors, embedded once and cached in the store's `embeddings` table."""
+                progress: Callable[[int, int], None] | None = None,
+                cache: VectorCache | None = None) -> np.ndarray:
+        """Passage vectors, embedded once and cached (by default in the store's `embeddings`
+        table; a read-only server passes a cache of its own)."""
         return embed_cached([f.match_text() for f in factchecks], "passage",
-                            StoreCache(self.store), encode, progress=progress)
+                            cache or StoreCache(self.store), encode, progress=progress)
 
-    def query_reference(self, factchecks: Sequence[FactCheck], encode: EncodeFn) -> np.ndarray:
+    def query_reference(self, factchecks: Sequence[FactCheck], encode: EncodeFn,
+                        cache: VectorCache | None = None) -> np.ndarray:
         """Mean `query:` vector of a stable sample of the pool: the hubness reference of
         `ClaimIndex` (embedded once and cached like the passages)."""
         sample = reference_sample(factchecks)
-        vectors = embed_cached(sample, "query", ApartCache(StoreCache(self.store)), encode)
+        vectors = embed_cached(sample, "query", ApartCache(cache or StoreCache(self.store)),
+                               encode)
         mean: np.ndarray = vectors.mean(axis=0).astype(np.float32)
         return mean
 
