@@ -272,9 +272,10 @@ async def search(board: Board, filters: Filters, q: Q = "", mode: Mode = "hybrid
 
 def _search_json(board: Dashboard, key: tuple[Any, ...], q: str, mode: str,
                  filters: ItemFilter, limit: int, offset: int) -> bytes:
-    with board.read_cursor() as cur:
-        return board.page(key, lambda: json_bytes(_search(board, cur, q, mode, filters,
-                                                          limit, offset)))
+    check_text(q, "q")
+    with board.read_cursor() as cur:  # the bytes are the cache here, not the dict memo
+        return board.page(key, lambda: json_bytes(_search_now(board, cur, q, mode, filters,
+                                                              limit, offset)))
 
 
 def json_bytes(value: Any) -> bytes:
