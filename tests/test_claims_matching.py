@@ -300,6 +300,14 @@ def test_camel_case_hashtags_are_split_into_words() -> None:
     assert "defundthecbc" not in terms
 
 
+def test_twitter_handles_are_split_into_names() -> None:
+    terms = tokenize("Thanks @realDonaldTrump and @jules_su for nothing")
+    assert {"donald", "trump", "jule", "su"} <= set(terms)
+    assert "realdonaldtrump" not in terms
+    # the lexicon sees the name too (a handle alone used to carry no concept)
+    assert "c:trump" in terms and "c:trump" not in tokenize("@realdonaldtrump")
+
+
 def test_centred_dense_space_demotes_the_common_direction() -> None:
     rng = np.random.default_rng(11)
     common = rng.normal(size=384).astype(np.float32)

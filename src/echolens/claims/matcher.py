@@ -87,7 +87,7 @@ class MatcherConfig:
     # tuning half). Used below the candidates `rerank_same` / `calib_cross_features` score;
     # across languages the fused score alone does not separate relevant records within a
     # top 10 (AUC ~0.6), so `calib_cross` is flat at the base rate (~0.18).
-    calib_same: tuple[float, float] = (1.331, -11.346)
+    calib_same: tuple[float, float] = (1.3435, -11.4408)
     calib_cross: tuple[float, float] = (0.0, -1.499)
     # the packaged query adapter (`claims.adapter`), for queries in the pool's main language
     # compared in the centred space (CLEF dev, dense alone: MAP@5 0.890 -> 0.922)
@@ -97,8 +97,8 @@ class MatcherConfig:
     # `claims_eval.py --tune` on out-of-fold candidates of CLEF train; its output is the
     # match probability of those candidates (so it replaces `calib_same` there). None: off.
     rerank_depth: int = 30
-    rerank_same: tuple[float, ...] | None = (0.5053, 1.7286, -0.3129, 0.0819, 0.1511, -0.4682,
-                                             -2.2311)
+    rerank_same: tuple[float, ...] | None = (0.4703, 1.722, -0.2573, 0.0869, 0.167, -0.5233,
+                                             -2.0902)
     # cross-lingual probability of the same candidates (ranking untouched): a logistic
     # regression over the same features, fitted on the claims-xling tuning half
     calib_cross_features: tuple[float, ...] | None = (0.1564, 0.2023, -0.1144, -0.0181,
