@@ -2,6 +2,7 @@
 
     python benchmarks/watch_bench.py                  # 500 feeds, 60 s steady + 30 s stress
     python benchmarks/watch_bench.py --soak 600 --memory-limit 64MB   # 10-minute steady soak
+    python benchmarks/watch_bench.py --soak 600 --stress 0 --prelude 600 --memory-limit 64MB
 
 The feeds are served by a separate process (asyncio, one listening port per "host", so the
 watcher's one-connection-per-host lanes are exercised) on 127.0.0.1. Measured in this process
@@ -18,7 +19,13 @@ watcher's one-connection-per-host lanes are exercised) on 127.0.0.1. Measured in
   re-checked after 1 and 4 minutes. Resident memory (RSS) is sampled every few seconds with
   DuckDB's and malloc's shares; over the measured window a least-squares line gives the
   slope in MB/hour, and memory counts as flat when that slope is within FLAT_MB_PER_HOUR of
-  zero.
+  zero. With `--prelude` seconds, the warm-up starts at the stress rate with cycles back to
+  back, then the watcher restarts on the steady schedule: DuckDB's eviction queues (purged
+  only at 32,768 entries each) and its buffers (up to memory_limit) fill with the statements
+  run, which the steady rate takes hours to do; the prelude stands for those hours. Every
+  statement the watcher runs goes through a counting wrapper of the store's connection, and
+  the entries DuckDB adds to its eviction queues (`total_insertions`) are sampled too: the
+  report gives both per cycle and per hour.
 - stress soak (`--stress` seconds, default half of `--soak`): each feed gains an entry every
   `--period` seconds (20 s: 90,000 items an hour), so the store grows as fast as the watcher
   keeps up and memory grows with it; reported as MB per 1,000 items stored.
@@ -39,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -92,9 +100,23 @@ def _offset(feed: int, period: float) -> float:
     return (feed * 0.6180339887498949) % 1.0 * period
 
 
-def serve(hosts: int, entries: int, period: float) -> None:
+def _epoch(feed: int, elapsed: float, period: float, prelude: float,
+           prelude_period: float) -> int:
+    """How many entries feed `feed` has gained after `elapsed` seconds: one every
+    `prelude_period` seconds during the first `prelude` seconds, then one every `period`."""
+    if prelude > 0 and elapsed < prelude:
+        return int((elapsed + _offset(feed, prelude_period)) / prelude_period)
+    before = int((prelude + _offset(feed, prelude_period)) / prelude_period) if prelude > 0 else 0
+    if period <= 0:
+        return before
+    return before + int((elapsed - prelude + _offset(feed, period)) / period)
+
+
+def serve(hosts: int, entries: int, period: float, prelude: float = 0.0,
+          prelude_period: float = 0.0) -> None:
     """Serve /f/<n>.xml and /a/<n>-<k> on `hosts` ports; print the ports; run forever. With
-    a `period`, feed n gains an entry every `period` seconds, at its own offset."""
+    a `period`, feed n gains an entry every `period` seconds, at its own offset (every
+    `prelude_period` seconds during the first `prelude` seconds)."""
     start = time.monotonic()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -109,8 +131,8 @@ def serve(hosts: int, entries: int, period: float) -> None:
                 status, body, etag = 404, b"not found", None
                 if path.startswith("/f/"):
                     feed = int(path[3:].split(".")[0])
-                    epoch = int((time.monotonic() - start + _offset(feed, period)) / period) \
-                        if period > 0 else 0
+                    epoch = _epoch(feed, time.monotonic() - start, period, prelude,
+                                   prelude_period)
                     etag = f'"{feed}-{epoch}"'
                     last = entries - 1 + epoch
                     status, body = 200, _feed(f"http://127.0.0.1:{port}", feed,
@@ -139,9 +161,12 @@ def serve(hosts: int, entries: int, period: float) -> None:
 
 
 class FeedServer:
-    def __init__(self, hosts: int, entries: int, period: float = 0.0) -> None:
+    def __init__(self, hosts: int, entries: int, period: float = 0.0, prelude: float = 0.0,
+                 prelude_period: float = 0.0) -> None:
+        self.started = time.monotonic()  # the server's clock starts a fraction later
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(hosts), str(entries), str(period)],
+            [sys.executable, __file__, "--serve", str(hosts), str(entries), str(period),
+             str(prelude), str(prelude_period)],
             stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.ports: list[int] = json.loads(self.process.stdout.readline())
@@ -274,6 +299,52 @@ def _eviction_nodes(con: Any) -> float:
     return float(row[0] or 0) if row else 0.0
 
 
+def _eviction_insertions(con: Any) -> tuple[float, list[tuple[str, int, int]]]:
+    """Entries ever added to DuckDB's eviction queues (`total_insertions`: what the watcher's
+    statements cost, whatever DuckDB has purged since), and per queue (type, entries now,
+    entries ever added)."""
+    import duckdb
+
+    try:
+        rows = con.execute("SELECT queue_type, approximate_size, total_insertions FROM "
+                           "duckdb_eviction_queues() ORDER BY queue_index").fetchall()
+    except duckdb.Error:
+        return 0.0, []
+    return float(sum(r[2] for r in rows)), [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+
+class CountingConnection:
+    """A DuckDB connection that counts the statements run through it (`execute`, `sql`,
+    `executemany`), by their first words: what a cycle costs the store. Everything else
+    is the connection's own (cursors opened from it are not counted)."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+        self.counts: Counter[str] = Counter()
+
+    def _count(self, query: Any) -> None:
+        words = " ".join(str(query).split()[:3]).upper()
+        self.counts[words] += 1
+
+    def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        self._count(query)
+        return self._con.execute(query, *args, **kwargs)
+
+    def executemany(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        self._count(query)
+        return self._con.executemany(query, *args, **kwargs)
+
+    def sql(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        self._count(query)
+        return self._con.sql(query, *args, **kwargs)
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
 def _size_mb(text: str) -> float:
     number, _, unit = text.strip().partition(" ")
     scale = {"bytes": 2**-20, "KiB": 2**-10, "MiB": 1, "GiB": 2**10, "TiB": 2**20,
@@ -299,14 +370,29 @@ class SoakPlan:
     period: float  # seconds between two new entries of one feed (each feed at its own time)
     interval: float  # seconds between two polls of one feed (10% jitter)
     rechecks: tuple[float, float]  # first and second re-check after enrolment (then 1 day)
+    # the first `prelude` seconds of the warm-up run at the stress rate (see `steady_plan`)
+    prelude: float = 0.0
+    prelude_period: float = 20.0
 
 
-def steady_plan(seconds: float, period: float) -> SoakPlan:
+def steady_plan(seconds: float, period: float, prelude: float = 0.0,
+                prelude_period: float = 20.0) -> SoakPlan:
     """A realistic rate: each feed gains an entry every `period` (minutes), is polled every
-    minute, and its items are re-checked after 1 and 4 minutes. The warm-up (half of
-    `seconds`) covers the first cycle, which stores every feed's entries at once, and the
-    two re-checks of that first cohort, so the measured `seconds` see a steady load."""
-    return SoakPlan("steady", seconds / 2, seconds, period, 60.0, (60.0, 240.0))
+    minute, and its items are re-checked after 1 and 4 minutes. The warm-up (`prelude`
+    seconds, then half of `seconds`) covers the first cycle, which stores every feed's
+    entries at once, and the two re-checks of the first steady cohort, so the measured
+    `seconds` see a steady load.
+
+    With a `prelude`, the warm-up starts with that many seconds at the stress rate (an entry
+    per feed every `prelude_period` seconds, polls every half of it, re-checks after one and
+    four periods; then the watcher restarts with the steady schedule and the feeds slow
+    down). It stands for the hours a watcher has run before: DuckDB purges each of its
+    eviction queues only once it holds some 32,000 entries, which the steady load takes
+    hours to reach, and its buffer manager fills up to memory_limit as the store grows.
+    Without it, a 10-minute window measures how fast those two fill, not whether memory
+    stays bounded. Nothing is hidden: the report shows every sample from the start."""
+    return SoakPlan("steady", prelude + seconds / 2, seconds, period, 60.0, (60.0, 240.0),
+                    prelude, prelude_period)
 
 
 def stress_plan(seconds: float, period: float) -> SoakPlan:
@@ -331,10 +417,13 @@ def soak(feeds: int, hosts: int, plan: SoakPlan, tmp: Path,
     from echolens.watch import CycleReport, Watcher
 
     seconds = plan.warmup + plan.seconds
-    server = FeedServer(hosts, 5, plan.period)
+    server = FeedServer(hosts, 5, plan.period, plan.prelude, plan.prelude_period)
     samples: list[dict[str, float]] = []
     cycles: list[dict[str, float]] = []
     growers: list[str] = []
+    statements: Counter[str] = Counter()  # by first words, over the measured window
+    switched = 0.0  # when the watcher left the prelude (sample time)
+    queues: list[tuple[str, int, int]] = []
     every = min(2.0, max(0.5, seconds / 300))
     folder = tmp / plan.name
     folder.mkdir()
@@ -345,31 +434,62 @@ def soak(feeds: int, hosts: int, plan: SoakPlan, tmp: Path,
                          defaults={"interval": plan.interval, "jitter": 0.1, "timeout": 10},
                          recheck={"intervals": [first, second, "1d"]},
                          **({"memory_limit": memory_limit} if memory_limit else {}))
+        fast = plan.prelude_period
+        prelude_config = _config(urls, folder, "soak",
+                                 defaults={"interval": fast / 2, "jitter": 0.1, "timeout": 10},
+                                 recheck={"intervals": [fast, fast * 4, "1d"]},
+                                 cycle_pause=0,  # cycles back to back: as fast as it keeps up
+                                 **({"memory_limit": memory_limit} if memory_limit else {}))
         with echolens.open(folder / "soak.duckdb") as db:
             db.detector()
-            watcher = Watcher(db, config)
+            counting = CountingConnection(db.store.con)
+            db.store.con = counting  # type: ignore[assignment]
+            in_prelude = plan.prelude > 0
+            watcher = Watcher(db, prelude_config if in_prelude else config)
             start = time.monotonic()
 
             def on_cycle(r: CycleReport) -> None:
+                # the cycle's statements and those of the wait before it
                 cycles.append({"t": time.monotonic() - start, "seconds": r.seconds,
                                "new": r.ingest.new, "polled": r.polled,
-                               "checks": sum(r.checks.values())})
+                               "checks": sum(r.checks.values()),
+                               "statements": counting.total()})
+                if time.monotonic() - start >= plan.warmup:
+                    statements.update(counting.counts)
+                counting.counts.clear()
 
-            thread = threading.Thread(target=lambda: watcher.run(on_cycle=on_cycle))
+            thread = threading.Thread(target=watcher.run, kwargs={"on_cycle": on_cycle})
             reader = db.store.con.cursor()  # its own connection: safe beside the writer
             if trace:  # started before, stopped after the watcher's threads (CPython races)
                 tracemalloc.start(1)
             warm_snapshot = last_snapshot = None
             thread.start()
+            sampler_insertions = 0.0
             while time.monotonic() - start < seconds:
                 at = time.monotonic() - start
+                if in_prelude and time.monotonic() >= server.started + plan.prelude:
+                    # the feeds slow down now: the watcher restarts on the steady schedule
+                    watcher.stop()
+                    thread.join(120)
+                    in_prelude, switched = False, at
+                    watcher = Watcher(db, config)
+                    thread = threading.Thread(target=watcher.run, kwargs={"on_cycle": on_cycle})
+                    thread.start()
+                before, _ = _eviction_insertions(reader)
                 duck, limit, tags = _duckdb_mb(reader)
                 malloc_used, malloc_free = _malloc_mb()
                 traced = tracemalloc.get_traced_memory()[0] if trace else 0
                 items = reader.execute("SELECT count(*) FROM items").fetchall()[0][0]
+                queued = _eviction_nodes(reader)
+                inserted, queues = _eviction_insertions(reader)
+                # the sampler's own queries add entries too: counted apart (an upper bound:
+                # the watcher's statements in the same few milliseconds count here as well)
+                sampler_insertions += inserted - before
                 samples.append({
                     "t": at, "rss": _rss_mb(), "duckdb": duck, "limit": limit,
-                    "queued": _eviction_nodes(reader), "items": float(items), "cpu": _cpu(),
+                    "queued": queued, "items": float(items), "cpu": _cpu(),
+                    "inserted": inserted, "sampler_inserted": sampler_insertions,
+                    **{f"queue:{i}": float(q[1]) for i, q in enumerate(queues)},
                     "malloc_used": malloc_used, "malloc_free": malloc_free,
                     "python": traced / 2**20,
                     "trace_overhead": tracemalloc.get_tracemalloc_memory() / 2**20,
@@ -383,6 +503,7 @@ def soak(feeds: int, hosts: int, plan: SoakPlan, tmp: Path,
             watcher.stop()
             thread.join(120)
             reader.close()
+            db.store.con = counting._con
             if trace:
                 tracemalloc.stop()
             if warm_snapshot is not None and last_snapshot is not None:
@@ -396,7 +517,8 @@ def soak(feeds: int, hosts: int, plan: SoakPlan, tmp: Path,
     return {"plan": plan, "seconds": seconds, "every": every, "cycles": cycles,
             "items": counts[0], "observations": counts[1], "feeds": feeds,
             "store_mb": (size[0][3] * size[0][2]) / 2**20 if size else 0.0,
-            "trace": trace, "samples": samples, "growers": growers}
+            "trace": trace, "samples": samples, "growers": growers,
+            "statements": statements, "queues": queues, "switched": switched}
 
 
 FLAT_MB_PER_HOUR = 20.0  # "flat": the second half's fitted RSS slope is within this of zero
@@ -404,6 +526,9 @@ FLAT_MB_PER_HOUR = 20.0  # "flat": the second half's fitted RSS slope is within 
 # queue node): measured with DuckDB 2.0.1 over 15,000 join queries, 162k entries, +31 MB
 EVICTION_ENTRY_BYTES = 190
 QUEUES = 8  # rows of duckdb_eviction_queues() (DuckDB 2.0.1)
+# a queue is purged (its dead entries dropped) once it holds this many entries: DuckDB's
+# INSERT_INTERVAL 4096 x PURGE_SIZE_MULTIPLIER 2 x EARLY_OUT_MULTIPLIER 4 (buffer_pool.cpp)
+PURGE_AT = 32_768
 
 
 def fit(samples: list[dict[str, float]], key: str, since: float, by: str = "t",
@@ -480,15 +605,46 @@ def soak_lines(s: dict[str, Any]) -> list[str]:
         return (f"{label}: {n} cycles, median {_median([c['seconds'] for c in chosen]):.2f} s, "
                 f"per cycle on average {sum(c['polled'] for c in chosen) / n:.0f} polls, "
                 f"{sum(c['new'] for c in chosen) / n:.0f} new items, "
-                f"{sum(c['checks'] for c in chosen) / n:.0f} re-checks")
+                f"{sum(c['checks'] for c in chosen) / n:.0f} re-checks, "
+                f"{sum(c['statements'] for c in chosen) / n:.1f} DuckDB statements")
+    span = max(1e-9, last["t"] - mid["t"])
+    sampler = (last["sampler_inserted"] - mid["sampler_inserted"]) / span * 3600
+    inserted = (last["inserted"] - mid["inserted"]) / span * 3600 - sampler
+    per_cycle = inserted / 3600 * span / max(1, len(late))
+    statements = sum(c["statements"] for c in late) / span * 3600
+    top = ", ".join(f"{k.lower()}... {v / max(1, len(late)):.1f}"
+                    for k, v in s["statements"].most_common(6))
+    queue_lines, waits, full = [], [], 0
+    for i, (kind, size, _) in enumerate(s["queues"]):
+        sizes = [x.get(f"queue:{i}", 0.0) for x in second]
+        purged = sum(1 for a, b in zip(sizes, sizes[1:], strict=False) if a - b >= 4096)
+        if purged or max(sizes, default=0.0) >= PURGE_AT:
+            full += 1
+        elif sizes and sizes[-1] > sizes[0]:  # still filling: hours to its purge level
+            waits.append((PURGE_AT - sizes[-1]) / ((sizes[-1] - sizes[0]) / span * 3600))
+        if max(sizes, default=0.0) > 0:
+            queue_lines.append(f"| {i} {kind.lower()} | {min(sizes):,.0f} | {max(sizes):,.0f} | "
+                               f"{size:,} | {purged} |")
     title = {"steady": "Steady soak (realistic rate): memory must stay flat",
              "stress": "Stress soak (the store grows as fast as the watcher keeps up): memory "
                        "per 1,000 items stored"}[plan.name]
+    bound = QUEUES * (PURGE_AT + 4096) * EVICTION_ENTRY_BYTES / 2**20
+    filling = (f"{full} of the {len(queue_lines)} queues in use reached their purge level in "
+               "this run" + (f"; the others, at their rate over the measured window, would "
+                             f"reach it within {max(waits):.1f} hours" if waits else ""))
     lines = [
         f"### {title}",
         "",
         f"{s['seconds']:g} s: {plan.warmup:g} s of warm-up, then {plan.seconds:g} s measured; "
-        f"each of the {s['feeds']} feeds gains an entry every "
+        + (f"the first {plan.prelude:g} s of the warm-up run at the stress rate (an entry per "
+           f"feed every {plan.prelude_period:g} s, polls every {plan.prelude_period / 2:g} s, "
+           f"re-checks after {plan.prelude_period:g} s and {plan.prelude_period * 4:g} s, "
+           "cycles back to back) to stand for the hours a watcher has run before (DuckDB's "
+           "eviction queues and buffers fill with the statements run, and the steady rate "
+           "takes hours to fill them); at "
+           f"{s['switched']:.0f} s the feeds slow down and the watcher restarts on the steady "
+           f"schedule: " if plan.prelude else "")
+        + f"each of the {s['feeds']} feeds gains an entry every "
         f"{plan.period:g} s (each at its own moment, so entries arrive at a steady "
         f"{s['feeds'] / plan.period * 3600:,.0f} per hour), is polled every "
         f"{plan.interval:g} s (±10% jitter), and its items are re-checked "
@@ -522,6 +678,18 @@ def soak_lines(s: dict[str, Any]) -> list[str]:
         "",
         f"{cycle_line('Cycles, warm-up', early)}. {cycle_line('Measured window', late)}.",
         "",
+        f"DuckDB in the measured window: {statements:,.0f} statements per hour from the "
+        f"watcher (per cycle, most frequent first: {top or '-'}); they added "
+        f"{inserted:,.0f} entries per hour to DuckDB's eviction queues ({per_cycle:,.0f} per "
+        f"cycle; the sampler's own queries added {sampler:,.0f} more), about "
+        f"{inserted * EVICTION_ENTRY_BYTES / 2**20:,.0f} MB/hour of malloc while a queue is "
+        "below its purge level. Entries per queue (min and max over the measured window, at "
+        "the end, and purges seen, i.e. drops of 4,096 or more between two samples):",
+        "",
+        "| queue | min | max | end | purges |",
+        "|---|---:|---:|---:|---:|",
+        *queue_lines,
+        "",
     ]
     if plan.name == "steady":
         lines += [
@@ -532,12 +700,12 @@ def soak_lines(s: dict[str, Any]) -> list[str]:
             f"structures) {verdict(own['slope'])}. Of the RSS slope, "
             f"{parts['queue_mb']['slope']:+.0f} MB/hour is DuckDB's eviction-queue entries and "
             f"{parts['duckdb']['slope']:+.0f} MB/hour its buffer manager, both bounded by "
-            "DuckDB itself: the buffers by memory_limit, the queues by their purge (DuckDB "
-            f"keeps {QUEUES} queues and purges each once it holds some 32,000 entries: about "
-            f"{QUEUES * 32_000 * EVICTION_ENTRY_BYTES / 2**20:.0f} MB once all are full, which "
-            "at a realistic rate takes longer than the soak). DuckDB's buffers by tag at the "
-            f"end: {tags or '-'}; eviction-queue entries {first['queued']:,.0f} -> "
-            f"{last['queued']:,.0f}.",
+            f"DuckDB itself: the buffers by memory_limit ({last['limit']:,.0f} MB), the queues "
+            f"by their purge (DuckDB keeps {QUEUES} queues and purges one once it holds "
+            f"{PURGE_AT:,} entries, checked every 4,096 insertions: at most about "
+            f"{PURGE_AT + 4096:,} entries each, {bound:.0f} MB for all {QUEUES}). {filling}. "
+            f"DuckDB's buffers by tag at the end: {tags or '-'}; eviction-queue entries "
+            f"{first['queued']:,.0f} -> {last['queued']:,.0f}.",
             ""]
     else:
         lines += [
@@ -559,6 +727,18 @@ def _median(values: list[float]) -> float:
     return (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
 
 
+SOAK_KINDS = {
+    "steady": "a steady soak at a realistic rate, where memory must be flat",
+    "stress": "a stress soak where the store grows as fast as the watcher keeps up, which "
+              "reports what each 1,000 stored items cost in memory (there memory cannot be "
+              "flat: the store is data)",
+}
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
 def machine() -> str:
     with open("/proc/meminfo") as handle:
         mem = int(handle.readline().split()[1]) / 1024 / 1024
@@ -570,12 +750,12 @@ def machine() -> str:
 def run(feeds: int = 500, hosts: int = 50, entries: int = 10, soak_seconds: float = 60.0,
         period: float = 20.0, cycle: bool = True, memory_limit: str | None = None,
         trace: bool = False, steady_period: float = 300.0,
-        stress_seconds: float | None = None) -> str:
+        stress_seconds: float | None = None, prelude: float = 0.0) -> str:
     """The cycle table, then the steady soak (`soak_seconds`, an entry per feed every
     `steady_period`) and the stress soak (`stress_seconds`, default half the steady one;
     an entry per feed every `period`)."""
     stress_seconds = soak_seconds / 2 if stress_seconds is None else stress_seconds
-    plans = [p for p in (steady_plan(soak_seconds, steady_period),
+    plans = [p for p in (steady_plan(soak_seconds, steady_period, prelude, period),
                          stress_plan(stress_seconds, period)) if p.seconds > 0]
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
@@ -587,7 +767,7 @@ def run(feeds: int = 500, hosts: int = 50, entries: int = 10, soak_seconds: floa
     command = (f"python benchmarks/watch_bench.py{' --no-cycle' if c is None else ''} "
                f"--feeds {feeds} --hosts {hosts} --entries {entries} --soak {soak_seconds:g} "
                f"--steady-period {steady_period:g} --stress {stress_seconds:g} "
-               f"--period {period:g}{extra}")
+               f"--period {period:g}{f' --prelude {prelude:g}' if prelude else ''}{extra}")
     lines = [] if c is None else [
         "## Watcher: 500 feeds on loopback in one cycle",
         "",
@@ -625,15 +805,12 @@ def run(feeds: int = 500, hosts: int = 50, entries: int = 10, soak_seconds: floa
             "own allocator); the entries of DuckDB's eviction queues "
             "(`duckdb_eviction_queues()`: each holds "
             f"~{EVICTION_ENTRY_BYTES} bytes of malloc for a buffer long freed, until DuckDB "
-            "purges the queue, which it does once a queue holds some 32,000 entries); glibc "
+            f"purges the queue, which it does once a queue holds {PURGE_AT:,} entries); glibc "
             "malloc in use and free-but-held (`mallinfo2`: DuckDB's other structures, Python "
             "objects over 512 bytes, httpx, lxml...; free pages the watcher hands back with "
             "`malloc_trim` still count as held here but are no longer resident). Each soak "
-            "starts with a warm-up; only the measured window after it is fitted. Two soaks: "
-            "a steady "
-            "one at a realistic rate, where memory must be flat, and a stress one where the "
-            "store grows as fast as the watcher keeps up, which reports what each 1,000 "
-            "stored items cost in memory (there memory cannot be flat: the store is data).",
+            "starts with a warm-up; only the measured window after it is fitted. "
+            + _sentence(", and ".join(SOAK_KINDS[s["plan"].name] for s in soaks)),
             ""]
         for s in soaks:
             lines += soak_lines(s)
@@ -653,19 +830,24 @@ def main(argv: list[str] | None = None) -> None:
                         help="stress soak seconds (default: half of --soak; 0: none)")
     parser.add_argument("--period", type=float, default=20.0,
                         help="seconds between new entries of each feed in the stress soak")
+    parser.add_argument("--prelude", type=float, default=0.0,
+                        help="seconds of the steady soak's warm-up run at the stress rate "
+                             "(--period) before the steady warm-up (half of --soak)")
     parser.add_argument("--no-cycle", action="store_true", help="only the soaks")
     parser.add_argument("--memory-limit", help="the watch config's memory_limit, e.g. 256MB")
     parser.add_argument("--trace", action="store_true",
                         help="also trace Python's memory (tracemalloc: slower)")
-    parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(int(args.serve[0]), int(args.serve[1]), float(args.serve[2]))
+        serve(int(args.serve[0]), int(args.serve[1]), float(args.serve[2]),
+              float(args.serve[3]), float(args.serve[4]))
         return
     sys.path.insert(0, str(REPO / "src"))
     print(run(args.feeds, args.hosts, args.entries, args.soak, args.period,
               cycle=not args.no_cycle, memory_limit=args.memory_limit, trace=args.trace,
-              steady_period=args.steady_period, stress_seconds=args.stress))
+              steady_period=args.steady_period, stress_seconds=args.stress,
+              prelude=args.prelude))
 
 
 if __name__ == "__main__":

@@ -598,3 +598,111 @@ def test_cycles_due_at_once_wait_the_minimum_pause(server: Server, db: Database,
             assert watcher.seconds_to_next() == pause
         finally:
             watcher.close()
+
+
+# -- statements per cycle (DuckDB keeps a handle of every buffer a statement frees) -----------
+class Statements:
+    """Stands in for the store's connection and records the statements run through it."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+        self.run: list[str] = []
+
+    def execute(self, query: str, *args: Any) -> Any:
+        self.run.append(" ".join(query.split()))
+        return self.con.execute(query, *args)
+
+    def executemany(self, query: str, *args: Any) -> Any:
+        self.run.append(" ".join(query.split()))
+        return self.con.executemany(query, *args)
+
+    def sql(self, query: str, *args: Any) -> Any:
+        self.run.append(" ".join(query.split()))
+        return self.con.sql(query, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.con, name)
+
+    def writes(self) -> list[str]:
+        return [q for q in self.run if not q.upper().startswith(("SELECT", "WITH"))]
+
+
+@pytest.fixture
+def statements(db: Database) -> Iterator[Statements]:
+    counting = Statements(db.store.con)
+    db.store.con = counting  # type: ignore[assignment]
+    yield counting
+    db.store.con = counting.con
+
+
+def test_a_cycle_with_nothing_due_writes_nothing(server: Server, db: Database,
+                                                 statements: Statements,
+                                                 tmp_path: Path) -> None:
+    serve_articles(server, ["q-1", "q-2"])
+    server.routes["/feed.xml"] = Route(rss(server, ["q-1", "q-2"]), etag='"q"')
+    cfg = config(tmp_path, feeds=[server.url("/feed.xml")],
+                 defaults={"interval": "1h", "jitter": 0, "timeout": 1},
+                 recheck={"intervals": ["1d"]})
+    watcher = Watcher(db, cfg)
+    watcher.open()
+    try:
+        first = watcher.run_cycle()
+        assert (first.polled, first.ingest.new) == (1, 2)
+        assert statements.writes()  # the first cycle stored what it read
+        statements.run.clear()
+        idle = watcher.run_cycle()
+        watcher.seconds_to_next()
+    finally:
+        watcher.close()
+    assert (idle.polled, sum(idle.checks.values())) == (0, 0)
+    assert statements.writes() == [] and len(statements.run) <= 4  # due polls, checks, wait
+
+
+def test_polls_read_within_the_flush_interval_are_written_at_once(
+        server: Server, db: Database, statements: Statements, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sixty feeds read in one cycle are stored by one write (one UPDATE of the schedule,
+    one ingestion), with the same state per feed as feed-by-feed writes would leave."""
+    from echolens.watch import watcher as watcher_module
+
+    monkeypatch.setattr(watcher_module, "FLUSH_SECONDS", 60.0)  # a slow machine: still one
+    feeds = [f"/feed{f}.xml" for f in range(60)]
+    for f, path in enumerate(feeds):
+        slugs = [f"b{f}-1", f"b{f}-2"]
+        serve_articles(server, slugs)
+        server.routes[path] = Route(rss(server, slugs, f"feed {f}"), etag=f'"b{f}"')
+    cfg = config(tmp_path, feeds=[server.url(p) for p in feeds],
+                 defaults={"interval": "1h", "jitter": 0, "timeout": 2},
+                 recheck={"intervals": ["1d"]})
+    report = Watcher(db, cfg).run(once=True)[0]
+    assert (report.polled, report.ingest.new) == (60, 120)
+    updates = [q for q in statements.run if q.startswith("UPDATE watch_sources")]
+    assert len(updates) == 1
+    rows = db.store.con.execute(
+        "SELECT w.polls, w.new_items, w.last_outcome, w.failures, f.etag FROM watch_sources w "
+        "JOIN feed_state f USING (location) ORDER BY w.location").fetchall()
+    assert len(rows) == 60
+    assert {r[:4] for r in rows} == {(1, 2, "ok", 0)}
+    assert sorted(r[4] for r in rows) == sorted(f'"b{f}"' for f in range(60))
+    assert db.store.con.execute("SELECT count(*) FROM watch_items").fetchone()[0] == 120
+
+
+def test_due_sources_are_the_listed_ones_due_in_schedule_order(db: Database) -> None:
+    from echolens.watch import state
+
+    now = BASE_DATE
+    con = db.store.con
+    state.sync_sources(con, [("https://a/f", "feed"), ("https://b/f", "feed"),
+                             ("https://c/f", "feed"), ("https://d/p", "page")], now)
+    con.execute("UPDATE watch_sources SET next_at = ? WHERE location = 'https://a/f'",
+                [now - timedelta(minutes=1)])
+    con.execute("UPDATE watch_sources SET next_at = ? WHERE location = 'https://c/f'",
+                [now + timedelta(minutes=1)])
+    con.execute("INSERT INTO feed_state VALUES ('https://a/f', '\"e\"', NULL, ?)", [now])
+    listed = ["https://a/f", "https://c/f", "https://d/p"]  # b is due but no longer listed
+    assert state.due_sources(con, listed, now) == [
+        ("https://a/f", '"e"', None), ("https://d/p", None, None)]
+    assert state.due_sources(con, [], now) == []
+    later = now + timedelta(minutes=2)
+    assert [r[0] for r in state.due_sources(con, listed, later)] == [
+        "https://a/f", "https://d/p", "https://c/f"]

@@ -11,11 +11,15 @@ therefore caps the number of arenas when it starts (`limit_malloc_arenas`, unles
 Two other shares are DuckDB's and level off by themselves: its buffer manager keeps the
 store's blocks up to `memory_limit` (set it in the watch config for a long run), and its
 eviction queues keep a small handle (~190 bytes) of every operator buffer it freed until a
-queue holds some 32,000 of them and DuckDB purges it (DuckDB 2.0 keeps 8 queues: at most
-about 45 MB in all; each join or aggregate adds tens of entries, so at a realistic polling
-rate the queues take hours to fill, and the watcher keeps its statements per cycle few: see
-`Watcher.run_cycle` and `WatchConfig.cycle_pause`). Python's own objects stay flat: what
-grows with the store is the store. `benchmarks/watch_bench.py --soak` measures each share.
+queue holds 32,768 of them and DuckDB purges it (DuckDB 2.0 keeps 8 queues: at most about
+53 MB in all). Each hash join or aggregate with rows adds some 15 to 35 entries, and so does
+a list parameter (`IN (SELECT unnest(?))`, `list_contains(?, x)` with more than a few
+values: DuckDB turns it into a join), so at a realistic polling rate the queues take hours
+to fill. The watcher keeps its statements per cycle few: one write per flush of results
+(`FLUSH_SECONDS`), no write in an idle cycle, lists filtered in Python where the rows
+are few (`state.due_sources`), and no cycle sooner than `WatchConfig.cycle_pause`. Python's
+own objects stay flat: what grows with the store is the store.
+`benchmarks/watch_bench.py --soak` measures each share.
 """
 
 from __future__ import annotations

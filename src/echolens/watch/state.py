@@ -84,16 +84,20 @@ def sync_sources(con: duckdb.DuckDBPyConnection, sources: Sequence[tuple[str, st
 
 def due_sources(con: duckdb.DuckDBPyConnection, locations: Sequence[str],
                 now: datetime) -> list[tuple[str, str | None, str | None]]:
-    """(location, etag, last_modified) of the sources due now."""
+    """(location, etag, last_modified) of the sources among `locations` due now. The
+    locations are kept here, not in SQL: a list parameter there becomes a hash join, whose
+    dozens of freed buffers DuckDB remembers in its eviction queues, at every cycle (see
+    `echolens.watch.memory`); the due rows are at most one per source anyway."""
     if not locations:
         return []
+    wanted = set(locations)
     rows = con.execute(
         "SELECT w.location, f.etag, f.last_modified FROM watch_sources w "
         "LEFT JOIN feed_state f ON f.location = w.location WHERE w.next_at <= ? "
-        "AND w.location IN (SELECT unnest(?::VARCHAR[])) ORDER BY w.next_at, w.location",
-        [now, list(locations)],
+        "ORDER BY w.next_at, w.location",
+        [now],
     ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
+    return [(r[0], r[1], r[2]) for r in rows if r[0] in wanted]
 
 
 def failures_of(con: duckdb.DuckDBPyConnection, locations: Sequence[str]) -> dict[str, int]:

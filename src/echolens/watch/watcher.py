@@ -49,7 +49,12 @@ from echolens.watch.transport import RobotsCache, host_key, polite_client
 
 log = logging.getLogger("echolens.watch")
 
-FLUSH_RESULTS = 50  # results written per transaction at most
+# Results are written in one transaction every FLUSH_SECONDS, or sooner once FLUSH_RESULTS
+# wait: a cycle whose fetches end within the interval (a minute's polls of hundreds of feeds,
+# mostly 304) costs one write, not one per few dozen feeds; each write runs the same dozen
+# statements whatever its size, and each statement's joins leave DuckDB buffer handles to
+# purge (see `echolens.watch.memory`).
+FLUSH_RESULTS = 500  # results written per transaction at most
 FLUSH_SECONDS = 2.0  # ... or after this long
 IDLE_MAX = 60.0  # longest sleep between cycles (the shortest: the config's cycle_pause)
 KEEP_REPORTS = 100  # cycle reports `run` returns (the last ones): a watcher runs for months
