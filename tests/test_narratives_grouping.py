@@ -84,3 +84,69 @@ def test_metrics_match_the_scorer_conventions() -> None:
     assert (perfect.f1, perfect.ari, perfect.crosslingual_recall) == (1.0, 1.0, 1.0)
     lumped = score(ids, gold, langs, ["1", "1", "1", "1"])
     assert lumped.recall == 1.0 and lumped.precision < 1.0
+
+
+# -- speed paths that must not change the result -----------------------------------------------
+def test_cached_gate_sums_equal_fresh_ones_as_members_join() -> None:
+    """`_place` adds a joining member to a narrative's cached gate sums instead of summing
+    the sample again; the cached value must be the fresh one (bit for bit: the gate compares
+    it with a threshold), in every language, and be dropped once the sample is no longer
+    all the members."""
+    from echolens.narratives.features import day_number, prepare
+    from echolens.narratives.grouping import GATE_SAMPLE
+
+    records = corpus([0, 1, 2], per_lang=8, seed=3)
+    first = {}
+    for k, r in enumerate(records):
+        first.setdefault(r["lang"], k)
+    order = sorted(first.values()) + [k for k in range(len(records)) if k not in first.values()]
+    items, vectors = _batch([records[k] for k in order])
+    cal = calibration()
+    prepared = prepare(vectors, [i.lang for i in items], [i.text for i in items],
+                       [day_number(i.published_at) for i in items], cal)
+    grouper = Grouper(cal, dim=vectors.shape[1])
+    langs = len(first)
+    assert langs > 1
+    grouper.restore([i.id for i in items[:langs]], prepared_slice(prepared, 0, langs),
+                    ["nA"] * langs)
+    nar = grouper.nids.index("nA")
+    grouper._gate_sums(nar)  # cached from now on
+    upto = GATE_SAMPLE - 4
+    grouper.restore([i.id for i in items[langs:upto]], prepared_slice(prepared, langs, upto),
+                    ["nA"] * (upto - langs))
+    cached = grouper._gate_cache[nar]
+    fresh = grouper._language_sums(np.asarray(grouper.members[nar]))
+    assert cached.counts.sum() == upto and len(cached.codes) == langs
+    assert np.array_equal(cached.codes, fresh.codes)
+    assert np.array_equal(cached.counts, fresh.counts)
+    assert np.array_equal(cached.sums, fresh.sums)
+    grouper.restore([i.id for i in items[upto:]], prepared_slice(prepared, upto, len(items)),
+                    ["nA"] * (len(items) - upto))
+    assert len(items) > GATE_SAMPLE and nar not in grouper._gate_cache
+
+
+def prepared_slice(prepared: object, lo: int, hi: int) -> object:
+    from echolens.narratives.features import Prepared
+
+    assert isinstance(prepared, Prepared)
+    return Prepared(prepared.unit[lo:hi], prepared.langs[lo:hi], prepared.days[lo:hi],
+                    list(prepared.lexical[lo:hi]), list(prepared.anchors[lo:hi]))
+
+
+def test_usearch_answers_each_query_whatever_the_split() -> None:
+    """`add` searches a block a few queries at a time, then the rest on every CPU
+    (`splittable`): each query's answer must not depend on the split."""
+    from echolens.narratives.index import USearchIndex
+
+    rng = np.random.default_rng(4)
+    data = rng.normal(size=(3000, 32)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    index = USearchIndex(32)
+    index.add(data[:2800])
+    queries = data[2800:]
+    whole = index.search(queries, 16)
+    parts = [index.search(queries[:7], 16), index.search(queries[7:50], 16, threads=2),
+             index.search(queries[50:], 16, threads=0)]
+    assert USearchIndex.splittable
+    assert np.array_equal(whole[0], np.concatenate([p[0] for p in parts]))
+    assert np.array_equal(whole[1], np.concatenate([p[1] for p in parts]))

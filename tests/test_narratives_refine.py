@@ -177,6 +177,29 @@ def test_parse_gazetteer_skips_comments_and_prefers_the_longest_form() -> None:
     assert {gaz.concepts[c] for c in gaz.find("a sea, seaside")} == {"sea"}
 
 
+def test_gazetteer_find_gives_the_matches_of_its_pattern() -> None:
+    """`find` reads the gazetteer without the regex engine; `pattern` is the definition:
+    random mixes of (partial, upper-case) forms and separators must match the same way."""
+    import random
+
+    gaz = load_gazetteer()
+    forms = sorted(gaz.form_rules)
+    rng = random.Random(7)
+    seps = [" ", "", "-", "_", ".", "«", "»", '"', "\u201c", "a", "1", "ы", "中", "\n", "$"]
+    texts = ["Бои за Бахмут", "Azovstal plant", "the Azov regiment", "U.S. and E.U.", ""]
+    for _ in range(20_000):
+        parts = []
+        for _ in range(rng.randint(1, 5)):
+            form = rng.choice(forms)
+            form = form[:rng.randint(1, len(form))] if rng.random() < 0.3 else form
+            parts += [form.upper() if rng.random() < 0.2 else form,
+                      rng.choice(seps) * rng.randint(0, 2)]
+        texts.append("".join(parts))
+    found = [gaz.find(t) for t in texts]
+    assert found == [gaz.find_by_pattern(t) for t in texts]
+    assert sum(bool(f) for f in found) > 10_000  # the mixes do contain concepts
+
+
 def test_common_concepts_alone_give_a_small_anchor_cosine() -> None:
     idf = {"russia": 1.1, "ukraine": 1.1, "bakhmut": 6.0}
     common = lexical_cosine(anchor_vector("Russia and Ukraine", idf),

@@ -44,6 +44,13 @@ def skip_reason(text: str, min_words: int) -> str | None:
     stripped = text.strip()
     if not stripped:
         return "empty-text"
+    if _CJK.search(stripped) is None:  # no Chinese: count words only up to `min_words`
+        found = 0
+        for _ in _WORDS.finditer(stripped):
+            if found >= min_words:
+                break
+            found += 1
+        return "too-short" if found < min_words else None
     cjk = len(_CJK.findall(stripped))
     words = len(_WORDS.findall(_CJK.sub(" ", stripped))) + (cjk + 1) // 2
     return "too-short" if words < min_words else None

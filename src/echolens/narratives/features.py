@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import overload
 
 import numpy as np
 
@@ -100,8 +101,44 @@ class Prepared:
     unit: np.ndarray  # (n, dim) float32, language-centred, L2-normalised
     langs: list[str]
     days: np.ndarray  # (n,) float64, NaN when unknown
-    lexical: list[dict[int, float]]
-    anchors: list[dict[int, float]]  # cross-script concepts (see `anchors`)
+    lexical: Sequence[dict[int, float]]
+    anchors: Sequence[dict[int, float]]  # cross-script concepts (see `anchors`)
+
+
+class LazyTerms(Sequence[dict[int, float]]):
+    """The sparse terms of each text, extracted when first read. The grouping reads a
+    block's terms just before deciding it, while its index worker searches the next block,
+    so the extraction (a regex pass per text) overlaps the search instead of preceding it.
+    Texts without terms (or all texts, when `extract` is None: the term's weight is 0) share
+    one empty mapping (never mutated): two empty dicts per item would cost ~130 MB at a
+    million items."""
+
+    def __init__(self, texts: Sequence[str],
+                 extract: Callable[[str], dict[int, float]] | None) -> None:
+        self._texts = list(texts)
+        self._extract = extract
+        self._done: list[dict[int, float] | None] = [None] * len(self._texts) if extract else []
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[int, float]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[int, float]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[int, float] | list[dict[int, float]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        text = self._texts[index]
+        if self._extract is None or not text:
+            return _EMPTY
+        terms = self._done[index]
+        if terms is None:
+            terms = self._extract(text) or _EMPTY
+            self._done[index] = terms
+        return terms
 
 
 def center(vectors: np.ndarray, langs: Sequence[str], calibration: Calibration) -> np.ndarray:
@@ -125,17 +162,15 @@ def prepare(
     concept_idf = calibration.anchor_idf()
     gazetteer = load_gazetteer()
     floor = calibration.thresholds.anchor_floor
-    # items without any term share one empty mapping (never mutated): at a million items,
-    # two empty dicts per item would cost ~130 MB. A weight of 0 never reads the terms, so
-    # they are not extracted (the lexical 4-grams cost a third of `prepare` on headlines).
+    # a weight of 0 never reads the terms, so they are not extracted (the lexical 4-grams
+    # cost a third of `prepare` on headlines)
     lexical_on = bool(calibration.thresholds.lexical_weight)
     anchors_on = bool(calibration.thresholds.anchor_weight)
     return Prepared(
         unit=center(vectors, langs, calibration),
         langs=list(langs),
         days=np.asarray(days, dtype=np.float64),
-        lexical=[(lexical_vector(t, idf) or _EMPTY) if t and lexical_on else _EMPTY
-                 for t in texts],
-        anchors=[(anchor_vector(t, concept_idf, gazetteer, floor) or _EMPTY)
-                 if t and anchors_on else _EMPTY for t in texts],
+        lexical=LazyTerms(texts, (lambda t: lexical_vector(t, idf)) if lexical_on else None),
+        anchors=LazyTerms(texts, (lambda t: anchor_vector(t, concept_idf, gazetteer, floor))
+                          if anchors_on else None),
     )

@@ -39,18 +39,25 @@ Repeated up to MUTUAL_ROUNDS times, deterministically (best link first, ties by 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
+import importlib
+import itertools
 import math
+import sys
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from echolens.narratives.calibration import Calibration
 from echolens.narratives.features import Prepared
 from echolens.narratives.index import VectorIndex, make_index
-from echolens.narratives.sparse_rows import SparseRows
+from echolens.narratives.sparse_rows import SparseRows, pair_dots
 
 BLOCK = 256
 LINK_SAMPLE = 24  # members per side when averaging links between two narratives
@@ -62,9 +69,12 @@ GATE_SAMPLE = 48  # members an item is compared with for the coherence gate
 MUTUAL_ROUNDS = 3  # passes of mutual cross-language merges per refine
 MUTUAL_MIN_SIZE = 2  # members each side needs for a mutual merge
 GATE_TRIES = 3  # narratives (best score first) tried before an item opens its own
-LINK_BATCH_CELLS = 2_000_000  # floats per batch of average links computed together
-LINK_PAIRS = 4096  # pairs whose narratives' per-language sums are held at once
-FEW_LINKS = 4  # up to this many pairs, links are computed one by one
+LINK_PAIRS = 4096  # pairs whose links are computed together (bounds the temporaries)
+LINK_CELLS = 250_000  # ... and member pairs (one float64 each in ~10 temporaries)
+SEARCH_STEP = 32  # queries per index call while the main thread is busy
+PROFILE_CACHE = 10_000  # narratives whose sampled sums are kept (~1.5 kB each per language)
+
+Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]  # positions, cosines, valid mask
 
 
 def narrative_id(first_item_id: str) -> str:
@@ -91,6 +101,24 @@ class Assignment:
     score: float | None  # None when the item opened the narrative
 
 
+class _Sums(NamedTuple):
+    """Per language, the sum of the vectors of a narrative's sampled members: what every
+    vector term of a link or a gate needs, since those terms are linear in each vector."""
+
+    codes: np.ndarray  # the languages present (int64)
+    counts: np.ndarray  # sampled members of each language (float64)
+    sums: np.ndarray  # (len(codes), dim) float32, summed in member order
+
+
+class _LinkProfile(NamedTuple):
+    """A narrative's `LINK_SAMPLE` members as `average_links` reads them."""
+
+    vectors: _Sums
+    days: np.ndarray  # of the sampled members, in sample order
+    anchors: tuple[np.ndarray, np.ndarray]  # summed sparse terms: sorted keys, weights
+    lexical: tuple[np.ndarray, np.ndarray]
+
+
 class Grouper:
     """The in-memory state of the grouping; `restore` it from the store, `add` new items."""
 
@@ -107,6 +135,7 @@ class Grouper:
         self.lexical = SparseRows(expected)
         self.anchors = SparseRows(expected)
         self._postings: dict[int, list[int]] = {}  # concept -> items mentioning it
+        self._unknown_days = False  # whether any item has no date (NaN day)
         self._touched: set[int] = set()  # narratives that changed since the last refine
         self.lang_codes: dict[str, int] = {}
         self._pair_mean = np.zeros((0, 0), dtype=np.float32)
@@ -116,6 +145,10 @@ class Grouper:
         self.parent: list[int] = []
         self.events: list[Event] = []
         self._merge_candidates: set[tuple[int, int]] = set()
+        # sums of sampled members per narrative, dropped when the narrative changes
+        # (`_changed`) and emptied after each `add` and `refine` (memory stays bounded)
+        self._gate_cache: dict[int, _Sums] = {}
+        self._link_cache: dict[int, _LinkProfile] = {}
         mutual = self.th.mutual_merge
         self._candidate_link = self.th.merge if mutual is None else min(self.th.merge, mutual)
 
@@ -159,20 +192,47 @@ class Grouper:
             self.parent[narrative], narrative = root, self.parent[narrative]
         return root
 
-    def _append(self, item_id: str, unit: np.ndarray, lang: int, day: float,
-                lexical: dict[int, float], anchors: dict[int, float], narrative: int) -> None:
-        n = len(self.item_ids)
-        self._grow(n + 1)
-        self._vec[n] = unit
-        self._lang[n] = lang
-        self._days[n] = day
-        self._nar[n] = narrative
-        self.item_ids.append(item_id)
-        self.lexical.append(lexical)
-        self.anchors.append(anchors)
-        for concept in anchors:
-            self._postings.setdefault(concept, []).append(n)
-        self.members[narrative].append(n)
+    def _append_items(self, item_ids: Sequence[str], unit: np.ndarray, langs: np.ndarray,
+                      days: np.ndarray, lexical: Sequence[dict[int, float]],
+                      anchors: Sequence[dict[int, float]]) -> int:
+        """Write new items after the current ones (their narratives are set by `_place`);
+        return the position of the first. A block is written ahead of its decisions: what
+        an item is compared with never depends on where the items before it went."""
+        n, count = len(self.item_ids), len(item_ids)
+        self._grow(n + count)
+        self._vec[n:n + count] = unit
+        self._lang[n:n + count] = langs
+        self._days[n:n + count] = days
+        self._unknown_days = self._unknown_days or bool(np.isnan(days).any())
+        self.item_ids.extend(item_ids)
+        for j in range(count):
+            self.lexical.append(lexical[j])
+            self.anchors.append(anchors[j])
+            for concept in anchors[j]:
+                self._postings.setdefault(concept, []).append(n + j)
+        return n
+
+    def _place(self, position: int, narrative: int) -> None:
+        self._nar[position] = narrative
+        members = self.members[narrative]
+        members.append(position)
+        self._link_cache.pop(narrative, None)
+        gate = self._gate_cache.get(narrative)
+        if gate is not None:
+            at = int(np.searchsorted(gate.codes, self._lang[position]))
+            if (len(members) <= GATE_SAMPLE and at < len(gate.codes)
+                    and gate.codes[at] == self._lang[position]):
+                # the sample is all the members: add the newcomer to its language's sum,
+                # in the same order (and so to the same float32 value) as summing afresh
+                gate.sums[at] += self._vec[position]
+                gate.counts[at] += 1.0
+            else:
+                del self._gate_cache[narrative]
+
+    def _changed(self, narrative: int) -> None:
+        """Forget the sums of `narrative` (its members changed)."""
+        self._gate_cache.pop(narrative, None)
+        self._link_cache.pop(narrative, None)
 
     def _new_narrative(self, item_id: str, nid: str | None = None) -> int:
         self.nids.append(nid or narrative_id(item_id))
@@ -190,19 +250,52 @@ class Grouper:
         langs = self._lang[others]
         z = (cos - self._pair_mean[lang, langs]) / self._pair_sd[lang, langs]
         apart = np.abs(self._days[others] - day)
-        apart = np.where(np.isnan(apart), th.unknown_days, apart)
-        return np.asarray(z - th.time_weight * np.log1p(apart / th.time_scale_days),
-                          dtype=np.float64)
+        return np.asarray(z - th.time_weight * self._log_apart(apart), dtype=np.float64)
 
-    def _block_candidates(self, queries: np.ndarray
-                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For each query of a block (row j is the j-th item to decide): its `neighbours`
-        most similar items among those already grouped and the block's earlier items, as
-        (positions, cosines as float64, valid mask), one row per query."""
+    def _log_apart(self, apart: np.ndarray) -> np.ndarray:
+        """log1p(days apart / time scale) of a fresh float64 array of distances (computed
+        in place); a distance to an unknown date (NaN) reads as `unknown_days`."""
+        if self._unknown_days:
+            apart[np.isnan(apart)] = self.th.unknown_days
+        apart /= self.th.time_scale_days
+        np.log1p(apart, out=apart)
+        return apart
+
+    def _block_candidates(self, queries: np.ndarray, base: int) -> Candidates:
+        """For each query of a block (row j is the j-th item to decide, at position
+        base + j): its `neighbours` most similar items among those already grouped and the
+        block's earlier items, as (positions, cosines as float64, valid mask), one row per
+        query."""
+        old_idx, old_cos = self.index.search(queries, self.th.neighbours)
+        return self._with_block(queries, base, old_idx, old_cos)
+
+    def _search(self, queries: np.ndarray, decided: threading.Event
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """The index's answer for a block (the worker's part of `add`): a few queries at a
+        time on one thread while the main thread is still deciding the previous block, then
+        the rest on every CPU once it waits. The index answers each query on its own, so
+        the answers are those of one call."""
         k = self.th.neighbours
-        old_idx, old_cos = self.index.search(queries, k)
-        base, n = len(self.item_ids), len(queries)
-        inner = queries @ queries.T
+        if not self.index.splittable:
+            return self.index.search(queries, k)
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        start = 0
+        while start < len(queries) and not decided.is_set():
+            parts.append(self.index.search(queries[start:start + SEARCH_STEP], k))
+            start += SEARCH_STEP
+        if start < len(queries):
+            parts.append(self.index.search(queries[start:], k, threads=0))
+        if len(parts) == 1:
+            return parts[0]
+        return (np.concatenate([idx for idx, _ in parts]),
+                np.concatenate([cos for _, cos in parts]))
+
+    def _with_block(self, queries: np.ndarray, base: int, old_idx: np.ndarray,
+                    old_cos: np.ndarray) -> Candidates:
+        """`_block_candidates` from the index's answer (`old_idx`, `old_cos`)."""
+        k = self.th.neighbours
+        n = len(queries)
+        inner = _products(queries, queries)
         cand = np.concatenate([old_idx, np.broadcast_to(base + np.arange(n), (n, n))], axis=1)
         cos = np.concatenate([old_cos.astype(np.float32), inner], axis=1).astype(np.float64)
         valid = np.concatenate([old_idx >= 0, np.tri(n, n, -1, dtype=bool)], axis=1)
@@ -213,16 +306,6 @@ class Grouper:
             valid = np.take_along_axis(valid, top, axis=1)
         return np.where(valid, cand, 0), cos, valid
 
-    def _sparse_scores(self, z: np.ndarray, lexical: dict[int, float],
-                       anchors: dict[int, float], others: np.ndarray) -> np.ndarray:
-        """`z` (the base scores against `others`) plus the lexical and anchor terms."""
-        th = self.th
-        if th.lexical_weight and lexical:
-            z = z + th.lexical_weight * self.lexical.dot_query(lexical, others)
-        if th.anchor_weight and anchors:
-            z = z + th.anchor_weight * self.anchors.dot_query(anchors, others)
-        return np.asarray(z, dtype=np.float64)
-
     def _anchor_candidates(self, anchors: dict[int, float], limit: int) -> list[int]:
         """The latest items (below `limit`) sharing this item's rarest concepts."""
         if not self.th.anchor_weight or not anchors:
@@ -230,33 +313,114 @@ class Grouper:
         rare = sorted(anchors, key=lambda c: (-anchors[c], c))[:ANCHOR_RARE]
         out: list[int] = []
         for concept in rare:
-            posting = self._postings.get(concept, [])
-            end = len(posting)
-            while end and posting[end - 1] >= limit:
-                end -= 1
+            posting = self._postings.get(concept, [])  # ascending positions
+            end = bisect.bisect_left(posting, limit)
             out.extend(posting[max(0, end - ANCHOR_CANDIDATES):end])
         return out
+
+    def _block_scores(self, queries: np.ndarray, base: int, found: Candidates,
+                      langs: np.ndarray, days: np.ndarray,
+                      anchors: Sequence[dict[int, float]]) -> tuple[np.ndarray, np.ndarray,
+                                                                    list[int]]:
+        """The scores of a whole block's items (already written at base..) against their
+        candidates: nearest neighbours plus the latest items sharing their rarest concepts.
+        None of it depends on the block's decisions, so it is computed in a few calls for
+        the block instead of some forty per item. Returns (candidate positions, scores),
+        grouped by item and best score first within an item, and each item's bounds."""
+        th = self.th
+        cand_block, cos_block, valid_block = found
+        z_block = self._base_scores(cos_block, langs[:, None], days[:, None], cand_block)
+        owner, col = np.nonzero(valid_block)
+        cand, z = cand_block[owner, col], z_block[owner, col]
+        picked_owner: list[int] = []
+        picked: list[int] = []
+        for j, item_anchors in enumerate(anchors):
+            shared = self._anchor_candidates(item_anchors, base + j)
+            picked_owner.extend([j] * len(shared))
+            picked.extend(shared)
+        if picked:
+            span = base + len(queries)
+            key = np.unique(np.asarray(picked_owner, dtype=np.int64) * span
+                            + np.asarray(picked, dtype=np.int64))
+            known = np.sort(owner * span + cand)
+            at = np.minimum(np.searchsorted(known, key), len(known) - 1)
+            key = key[known[at] != key] if len(known) else key  # not already a neighbour
+            more_owner, more = key // span, key % span
+            more_cos = np.einsum("ij,ij->i", self._vec[more].astype(np.float32),
+                                 queries[more_owner]).astype(np.float64)
+            owner = np.concatenate([owner, more_owner])
+            cand = np.concatenate([cand, more])
+            z = np.concatenate([z, self._base_scores(more_cos, langs[more_owner],
+                                                     days[more_owner], more)])
+        for weight, sparse in ((th.lexical_weight, self.lexical),
+                               (th.anchor_weight, self.anchors)):
+            if weight and sparse.nnz:
+                z = z + weight * sparse.dot_pairs(base + owner, cand)
+        order = np.lexsort((-z, owner))
+        bounds = np.searchsorted(owner[order], np.arange(len(queries) + 1)).tolist()
+        return cand[order], np.asarray(z[order], dtype=np.float64), bounds
+
+    def _gate_sums(self, narrative: int) -> _Sums:
+        """Per-language sums of (a spread sample of) `GATE_SAMPLE` members, cached."""
+        sums = self._gate_cache.get(narrative)
+        if sums is None:
+            rows = np.asarray(_sample(self.members[narrative], GATE_SAMPLE), dtype=np.int64)
+            sums = self._language_sums(rows)
+            _trim(self._gate_cache, 1)
+            self._gate_cache[narrative] = sums
+        return sums
+
+    def _language_sums(self, rows: np.ndarray) -> _Sums:
+        vectors = self._vec[rows]
+        if len(self.lang_codes) == 1 and len(rows):  # one language: no grouping to do
+            return _Sums(self._lang[rows[:1]].astype(np.int64),
+                         np.asarray([len(rows)], dtype=np.float64),
+                         vectors.sum(axis=0, dtype=np.float32)[None, :])
+        langs = self._lang[rows].astype(np.int64)
+        if not len(rows):
+            return _Sums(langs, np.zeros(0), np.zeros((0, self.dim), dtype=np.float32))
+        order = np.argsort(langs, kind="stable")  # by language, members in order
+        ordered = langs[order]
+        starts = np.flatnonzero(np.diff(ordered, prepend=-1))
+        return _Sums(ordered[starts], np.diff(starts, append=len(rows)).astype(np.float64),
+                     np.add.reduceat(vectors[order], starts, axis=0, dtype=np.float32))
 
     def vector_link(self, query: np.ndarray, lang: int, narrative: int) -> float:
         """Mean vector z (no anchors, no time) of a unit vector against (a spread sample
         of) the members of `narrative`: how well the item agrees with the narrative as a
-        whole rather than with its closest member."""
-        rows = np.asarray(_sample(self.members[narrative], GATE_SAMPLE), dtype=np.int64)
-        cos = self._vec[rows].astype(np.float32) @ query.astype(np.float32)
-        langs = self._lang[rows]
-        return float(((cos - self._pair_mean[lang, langs]) / self._pair_sd[lang, langs]).mean())
+        whole rather than with its closest member. The z of a member is linear in its
+        vector, so the mean is taken over the per-language sums of the sample."""
+        s = self._gate_sums(narrative)
+        if len(s.codes) == 1:  # the common case, in Python floats (a third of the time)
+            code, count = int(s.codes[0]), float(s.counts[0])
+            dot = float(np.dot(s.sums[0], query))
+            return ((dot - count * float(self._pair_mean[lang, code]))
+                    / float(self._pair_sd[lang, code]) / count)
+        dots = s.sums.astype(np.float64) @ np.asarray(query, dtype=np.float64)
+        mean = self._pair_mean[lang, s.codes].astype(np.float64)
+        sd = self._pair_sd[lang, s.codes].astype(np.float64)
+        return float(((dots - s.counts * mean) / sd).sum() / s.counts.sum())
 
     def _agrees(self, query: np.ndarray, lang: int, narrative: int, gate: float | None
                 ) -> bool:
         return gate is None or self.vector_link(query, lang, narrative) >= gate
 
     def vector_average_link(self, a: int, b: int) -> float:
-        """Mean vector z over (sampled) member pairs of narratives a and b."""
-        ra = np.asarray(_sample(self.members[a], GATE_SAMPLE), dtype=np.int64)
-        rb = np.asarray(_sample(self.members[b], GATE_SAMPLE), dtype=np.int64)
-        cos = self._vec[ra].astype(np.float32) @ self._vec[rb].astype(np.float32).T
-        la, lb = self._lang[ra][:, None], self._lang[rb][None, :]
-        return float(((cos - self._pair_mean[la, lb]) / self._pair_sd[la, lb]).mean())
+        """Mean vector z over (sampled) member pairs of narratives a and b (from the
+        per-language sums of both samples, as in `vector_link`)."""
+        sa, sb = self._gate_sums(a), self._gate_sums(b)
+        if len(sa.codes) == 1 and len(sb.codes) == 1:  # the common case, in Python floats
+            la_, lb_ = int(sa.codes[0]), int(sb.codes[0])
+            na, nb = float(sa.counts[0]), float(sb.counts[0])
+            dot = float(np.dot(sa.sums[0].astype(np.float64), sb.sums[0].astype(np.float64)))
+            return ((dot - na * nb * float(self._pair_mean[la_, lb_]))
+                    / float(self._pair_sd[la_, lb_]) / (na * nb))
+        cross = sa.sums.astype(np.float64) @ sb.sums.astype(np.float64).T
+        la, lb = sa.codes[:, None], sb.codes[None, :]
+        mean = self._pair_mean[la, lb].astype(np.float64)
+        sd = self._pair_sd[la, lb].astype(np.float64)
+        expected = sa.counts[:, None] * sb.counts[None, :] * mean
+        return float(((cross - expected) / sd).sum() / (sa.counts.sum() * sb.counts.sum()))
 
     # -- the two entry points --------------------------------------------------------------
     def restore(self, item_ids: Sequence[str], prepared: Prepared,
@@ -265,12 +429,13 @@ class Grouper:
         Call it once per chunk for large stores; `add_to_index=False` when a saved index
         that already holds them will be given to `use_index`."""
         by_nid = {nid: i for i, nid in enumerate(self.nids)}
+        codes = np.asarray([self._code(lang) for lang in prepared.langs], dtype=np.int16)
+        first = self._append_items(item_ids, prepared.unit, codes, prepared.days,
+                                   prepared.lexical, prepared.anchors)
         for row, (item_id, nid) in enumerate(zip(item_ids, narrative_ids, strict=True)):
             if nid not in by_nid:
                 by_nid[nid] = self._new_narrative(item_id, nid)
-            self._append(item_id, prepared.unit[row], self._code(prepared.langs[row]),
-                         float(prepared.days[row]), prepared.lexical[row],
-                         prepared.anchors[row], by_nid[nid])
+            self._place(first + row, by_nid[nid])
         if add_to_index and len(item_ids):
             self.index.add(prepared.unit.astype(np.float32))
 
@@ -281,85 +446,135 @@ class Grouper:
         self.index = index
 
     def add(self, item_ids: Sequence[str], prepared: Prepared) -> list[Assignment]:
-        """Group new items, in (published_at, id) order; return one assignment per item."""
-        th = self.th
+        """Group new items, in (published_at, id) order; return one assignment per item.
+
+        Items are decided in blocks of `BLOCK`. The index is searched for a whole block at
+        once, and a worker thread adds block b to the index and searches block b + 1 while
+        block b is decided (the index releases the GIL): the searches and their results are
+        those of doing it all in turn."""
         order = sorted(range(len(item_ids)), key=lambda r: (
             math.inf if math.isnan(prepared.days[r]) else float(prepared.days[r]), item_ids[r]))
         out: list[Assignment] = []
         # narrative -> its current root (merges only happen in `refine`, not during `add`)
         roots = np.zeros(len(self.nids) + len(item_ids) + 1, dtype=np.int64)
         roots[: len(self.nids)] = [self.find(k) for k in range(len(self.nids))]
-        for start in range(0, len(order), BLOCK):
-            rows = order[start:start + BLOCK]
-            queries = prepared.unit[rows].astype(np.float32)
-            base = len(self.item_ids)
-            cand_block, cos_block, valid_block = self._block_candidates(queries)
-            # the block's languages and days, written ahead so that its items' scores
-            # against each other are computed in one go (rows still decide one by one)
-            self._grow(base + len(rows))
-            langs = np.asarray([self._code(prepared.langs[r]) for r in rows], dtype=np.int16)
-            self._lang[base:base + len(rows)] = langs
-            self._days[base:base + len(rows)] = prepared.days[rows]
-            z_block = self._base_scores(cos_block, langs[:, None],
-                                        prepared.days[rows][:, None], cand_block)
-            for j, row in enumerate(rows):
-                valid = valid_block[j]
-                cand, cos, base_z = cand_block[j][valid], cos_block[j][valid], z_block[j][valid]
-                anchors = prepared.anchors[row]
-                extra = sorted(set(self._anchor_candidates(anchors, base + j)) - set(
-                    cand.tolist()))
-                if extra:
-                    more = np.asarray(extra, dtype=np.int64)
-                    more_cos = (self._vec[more].astype(np.float32) @ queries[j]).astype(
-                        np.float64)
-                    cand = np.concatenate([cand, more])
-                    cos = np.concatenate([cos, more_cos])
-                    base_z = np.concatenate([base_z, self._base_scores(
-                        more_cos, langs[j], prepared.days[row], more)])
-                lang = self._code(prepared.langs[row])
-                day = float(prepared.days[row])
-                lexical = prepared.lexical[row]
-                item_id = item_ids[row]
-                best_nar, best_score = -1, -math.inf
-                joined = -1
-                if len(cand):
-                    scores = self._sparse_scores(base_z, lexical, anchors, cand)
-                    nars, means = _top_m_means(roots[self._nar[cand]], scores, th.top_m)
-                    ranked = np.lexsort((nars, -means))  # best mean, then older narrative
-                    best_nar, best_score = int(nars[ranked[0]]), float(means[ranked[0]])
-                    for k in ranked[1:].tolist():
-                        if means[k] < th.merge:
-                            break
-                        other = int(nars[k])
-                        self._merge_candidates.add((min(best_nar, other), max(best_nar, other)))
-                    if (th.mutual_merge is not None and len(ranked) > 1
-                            and means[ranked[1]] >= th.mutual_merge):
-                        # the runner-up only: one candidate per item for mutual merges
-                        other = int(nars[ranked[1]])
-                        self._merge_candidates.add((min(best_nar, other), max(best_nar, other)))
-                    # the best narratives whose score reaches `join`, in order, until one
-                    # also agrees with the item as a whole (the coherence gate)
-                    for k in ranked[:GATE_TRIES].tolist():
-                        if means[k] < th.join:
-                            break
-                        if self._agrees(queries[j], lang, int(nars[k]), th.centroid_join):
-                            joined, best_score = int(nars[k]), float(means[k])
-                            break
-                if joined >= 0:
-                    narrative = joined
-                    out.append(Assignment(item_id, self.nids[narrative], float(best_score)))
+        blocks = [order[start:start + BLOCK] for start in range(0, len(order), BLOCK)]
+        if not blocks:
+            return out
+        if len(blocks) > 1:
+            _import_clustering_soon()
+
+        def index_then_search(done: np.ndarray | None, queries: np.ndarray,
+                              decided: threading.Event) -> tuple[np.ndarray, np.ndarray]:
+            if done is not None:
+                self.index.add(done)
+            return self._search(queries, decided)
+
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="narratives") as pool:
+                base = len(self.item_ids)
+                queries = prepared.unit[blocks[0]].astype(np.float32)
+                decided = threading.Event()
+                decided.set()  # nothing to decide before the first block
+                found = pool.submit(index_then_search, None, queries, decided)
+                indexed: Future[None] | None = None
+                for b, rows in enumerate(blocks):
+                    candidates = self._with_block(queries, base, *found.result())
+                    following = queries
+                    decided = threading.Event()
+                    if b + 1 < len(blocks):
+                        following = prepared.unit[blocks[b + 1]].astype(np.float32)
+                        found = pool.submit(index_then_search, queries, following, decided)
+                    else:
+                        indexed = pool.submit(self.index.add, queries)
+                    out.extend(self._add_block([item_ids[r] for r in rows], prepared, rows,
+                                               queries, base, candidates, roots))
+                    decided.set()
+                    base += len(rows)
+                    queries = following
+                if indexed is not None:
+                    indexed.result()
+        finally:
+            self._gate_cache.clear()
+        return out
+
+    def _add_block(self, ids: list[str], prepared: Prepared, rows: list[int],
+                   queries: np.ndarray, base: int, found: Candidates, roots: np.ndarray
+                   ) -> list[Assignment]:
+        """Decide one block's items in turn (`add`); `queries` are their unit vectors."""
+        th = self.th
+        langs = np.asarray([self._code(prepared.langs[r]) for r in rows], dtype=np.int16)
+        days = prepared.days[rows]
+        anchors = [prepared.anchors[r] for r in rows]
+        self._append_items(ids, queries, langs, days, [prepared.lexical[r] for r in rows],
+                           anchors)
+        cand, score, bounds = self._block_scores(queries, base, found, langs, days, anchors)
+        scores = score.tolist()
+        # each candidate's narrative: known now for the items of earlier blocks (merges
+        # only happen in `refine`), filled in as they are decided for this block's
+        nars = roots[self._nar[cand]].tolist()
+        inside = np.flatnonzero(cand >= base)
+        inside_bounds = np.searchsorted(inside, bounds).tolist()
+        inside_at, inside_item = inside.tolist(), (cand[inside] - base).tolist()
+        placed: list[int] = []  # the narrative of each of this block's items so far
+        top_m = th.top_m
+        relevant = min(th.join, self._candidate_link)  # <= merge and mutual_merge too
+        out: list[Assignment] = []
+        for j, item_id in enumerate(ids):
+            lo, hi = bounds[j], bounds[j + 1]
+            best_nar, best_score = -1, -math.inf
+            joined = -1
+            for k in range(inside_bounds[j], inside_bounds[j + 1]):
+                nars[inside_at[k]] = placed[inside_item[k]]
+            if hi > lo:
+                # each candidate narrative's mean of its top-m member scores (best first)
+                sums: dict[int, float] = {}
+                counts: dict[int, int] = {}
+                for nar, value in zip(nars[lo:hi], scores[lo:hi], strict=True):
+                    count = counts.get(nar, 0)
+                    if count < top_m:
+                        counts[nar] = count + 1
+                        sums[nar] = sums.get(nar, 0.0) + value
+                means = {nar: total / counts[nar] for nar, total in sums.items()}
+                # best first, the older narrative on ties; a narrative below every
+                # threshold that reads the ranking can never matter, so it is not ranked
+                ranked = [nar for _, nar in sorted((-mean, nar) for nar, mean in means.items()
+                                                   if mean >= relevant)]
+                if not ranked:
+                    best_nar, best_score = -1, -math.inf
                 else:
-                    if best_nar >= 0 and best_score >= self._candidate_link:
-                        # close to a narrative without joining it: a merge to check later
-                        self._merge_candidates.add((best_nar, len(self.nids)))
-                    narrative = self._new_narrative(item_id)
-                    roots[narrative] = narrative
-                    self.events.append(Event("created", self.nids[narrative], item_id=item_id))
-                    out.append(Assignment(item_id, self.nids[narrative], None))
-                self._append(item_id, prepared.unit[row], lang, day, lexical, anchors,
-                             narrative)
-                self._touched.add(narrative)
-            self.index.add(queries)
+                    best_nar, best_score = ranked[0], means[ranked[0]]
+                for other in ranked[1:]:
+                    if means[other] < th.merge:
+                        break
+                    self._merge_candidates.add((min(best_nar, other), max(best_nar, other)))
+                if (th.mutual_merge is not None and len(ranked) > 1
+                        and means[ranked[1]] >= th.mutual_merge):
+                    # the runner-up only: one candidate per item for mutual merges
+                    other = ranked[1]
+                    self._merge_candidates.add((min(best_nar, other), max(best_nar, other)))
+                # the best narratives whose score reaches `join`, in order, until one
+                # also agrees with the item as a whole (the coherence gate)
+                for nar in ranked[:GATE_TRIES]:
+                    if means[nar] < th.join:
+                        break
+                    if self._agrees(queries[j], int(langs[j]), nar, th.centroid_join):
+                        joined, best_score = nar, means[nar]
+                        break
+            if joined >= 0:
+                narrative = joined
+                out.append(Assignment(item_id, self.nids[narrative], float(best_score)))
+            else:
+                if best_nar >= 0 and best_score >= self._candidate_link:
+                    # close to a narrative without joining it: a merge to check later
+                    self._merge_candidates.add((best_nar, len(self.nids)))
+                narrative = self._new_narrative(item_id)
+                roots[narrative] = narrative
+                self.events.append(Event("created", self.nids[narrative], item_id=item_id))
+                out.append(Assignment(item_id, self.nids[narrative], None))
+            self._place(base + j, narrative)
+            self._touched.add(narrative)
+            placed.append(narrative)
         return out
 
     # -- refinement ------------------------------------------------------------------------
@@ -367,12 +582,11 @@ class Grouper:
         """The item-item score matrix (see the module docstring) of two lists of positions."""
         th = self.th
         ma, mb = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
-        cos = self._vec[ma].astype(np.float32) @ self._vec[mb].astype(np.float32).T
+        cos = _products(self._vec[ma].astype(np.float32), self._vec[mb].astype(np.float32))
         la, lb = self._lang[ma][:, None], self._lang[mb][None, :]
         z = (cos - self._pair_mean[la, lb]) / self._pair_sd[la, lb]
         apart = np.abs(self._days[ma][:, None] - self._days[mb][None, :])
-        apart = np.where(np.isnan(apart), th.unknown_days, apart)
-        z = z.astype(np.float64) - th.time_weight * np.log1p(apart / th.time_scale_days)
+        z = z.astype(np.float64) - th.time_weight * self._log_apart(apart)
         for weight, sparse in ((th.lexical_weight, self.lexical),
                                (th.anchor_weight, self.anchors)):
             if weight and sparse.nnz:
@@ -390,73 +604,189 @@ class Grouper:
         their sum over all member pairs is a sum over language pairs of dot products of
         per-language sums of the sampled members: (sum a_i) . (sum b_j) per (la, lb),
         minus the pair mean times the counts, over the pair sd. Only the time term needs
-        the member pairs (their days). Same value as `average_link` up to rounding."""
-        if len(pairs) <= FEW_LINKS:  # a batch costs ~0.4 ms of numpy calls, a pair ~0.1 ms
-            return [self.average_link(a, b) for a, b in pairs]
+        the member pairs (their days). Same value as `average_link` up to rounding. The
+        sums of a narrative are kept until it changes: after a merge, only the merged
+        narrative's are recomputed for its links to its neighbours."""
         out: list[float] = []
-        for lo in range(0, len(pairs), LINK_PAIRS):  # bounded memory for the sums
-            out.extend(self._average_links(pairs[lo:lo + LINK_PAIRS]))
+        # chunks of at most LINK_PAIRS pairs and LINK_CELLS member pairs (the time term's
+        # temporaries are some ten arrays of one value per member pair)
+        cells = [min(len(self.members[a]), LINK_SAMPLE) * min(len(self.members[b]), LINK_SAMPLE)
+                 for a, b in pairs]
+        lo = 0
+        while lo < len(pairs):
+            hi, used = lo, 0
+            while hi < len(pairs) and hi - lo < LINK_PAIRS and (hi == lo
+                                                                or used + cells[hi] <= LINK_CELLS):
+                used += cells[hi]
+                hi += 1
+            out.extend(self._average_links(pairs[lo:hi]))
+            lo = hi
         return out
 
-    def _average_links(self, pairs: Sequence[tuple[int, int]]) -> list[float]:
-        out: list[float] = []
-        if not pairs:
-            return out
-        local: dict[int, int] = {}  # narrative -> its row in `rows`
-        samples: list[list[int]] = []
-        for pair in pairs:
-            for n in pair:
-                if n not in local:
-                    local[n] = len(samples)
-                    samples.append(_sample(self.members[n]))
-        width = max(len(v) for v in samples)
-        rows = np.zeros((len(samples), width), dtype=np.int64)
-        mask = np.zeros((len(samples), width), dtype=bool)
-        for k, sample in enumerate(samples):
-            rows[k, : len(sample)] = sample
-            mask[k, : len(sample)] = True
-        flat = rows[mask]
-        owner = np.nonzero(mask)[0]
+    def _link_profiles(self, narratives: list[int]) -> list[_LinkProfile]:
+        """The `_LinkProfile` of each narrative, computing the missing ones together."""
+        todo = [n for n in dict.fromkeys(narratives) if n not in self._link_cache]
+        if todo:
+            _trim(self._link_cache, len(todo))
+            todo = [n for n in dict.fromkeys(narratives) if n not in self._link_cache]
+            for n, profile in zip(todo, self._new_link_profiles(todo), strict=True):
+                self._link_cache[n] = profile
+        return [self._link_cache[n] for n in narratives]
+
+    def _new_link_profiles(self, narratives: list[int]) -> list[_LinkProfile]:
+        samples = [_sample(self.members[n]) for n in narratives]
+        sizes = np.fromiter(map(len, samples), dtype=np.int64, count=len(samples))
+        flat = np.fromiter(itertools.chain.from_iterable(samples), dtype=np.int64,
+                           count=int(sizes.sum()))
+        owner = np.repeat(np.arange(len(samples), dtype=np.int64), sizes)
         n_lang = max(len(self.lang_codes), 1)
         group = owner * n_lang + self._lang[flat]
-        # per narrative and language: sum of the sampled members' vectors, and their count
-        flat_sums = np.zeros((len(samples) * n_lang, self.dim), dtype=np.float32)
+        # per narrative and language: the sum of the sampled members' vectors, in order
         order = np.argsort(group, kind="stable")
-        starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
-        flat_sums[group[order][starts]] = np.add.reduceat(
-            self._vec[flat[order]], starts, axis=0, dtype=np.float32)
-        sums = flat_sums.reshape(len(samples), n_lang, self.dim)
-        counts = np.bincount(group, minlength=len(samples) * n_lang).reshape(
-            len(samples), n_lang).astype(np.float64)
-        mean = self._pair_mean[:n_lang, :n_lang].astype(np.float64)
-        inv_sd = 1.0 / self._pair_sd[:n_lang, :n_lang].astype(np.float64)
-        sparse_sums = []
-        for weight, sparse in ((self.th.lexical_weight, self.lexical),
-                               (self.th.anchor_weight, self.anchors)):
+        ordered = group[order]
+        new_group = np.empty(len(ordered), dtype=bool)
+        new_group[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=new_group[1:])
+        starts = np.flatnonzero(new_group)
+        sums = np.add.reduceat(self._vec[flat[order]], starts, axis=0, dtype=np.float32)
+        groups = ordered[starts]
+        counts = np.diff(starts, append=len(flat)).astype(np.float64)
+        group_bounds = np.searchsorted(groups // n_lang, np.arange(len(samples) + 1)).tolist()
+        codes = groups % n_lang
+        day_bounds = [0, *np.cumsum(sizes).tolist()]
+        days = self._days[flat]
+        sparse_parts = []
+        for weight, sparse in ((self.th.anchor_weight, self.anchors),
+                               (self.th.lexical_weight, self.lexical)):
             if weight and sparse.nnz:
-                keys = sparse.keys_of(flat)
-                dense = np.zeros((len(samples), len(keys)), dtype=np.float64)
-                np.add.at(dense, owner, sparse.dense(flat, keys))
-                sparse_sums.append((weight, dense))
-        th = self.th
-        left = np.asarray([local[a] for a, _ in pairs], dtype=np.int64)
-        right = np.asarray([local[b] for _, b in pairs], dtype=np.int64)
-        step = max(1, LINK_BATCH_CELLS // (width * width + n_lang * self.dim))
-        for lo in range(0, len(pairs), step):
-            la, lb = left[lo:lo + step], right[lo:lo + step]
-            cross = np.einsum("pld,pmd->plm", sums[la], sums[lb]).astype(np.float64)
-            expected = counts[la][:, :, None] * counts[lb][:, None, :] * mean
-            total = ((cross - expected) * inv_sd).sum(axis=(1, 2))
-            for weight, dense in sparse_sums:
-                total += weight * np.einsum("pk,pk->p", dense[la], dense[lb])
-            da, db = self._days[rows[la]], self._days[rows[lb]]
-            apart = np.abs(da[:, :, None] - db[:, None, :])
-            apart = np.where(np.isnan(apart), th.unknown_days, apart)
-            both = mask[la][:, :, None] & mask[lb][:, None, :]
-            penalty = np.where(both, np.log1p(apart / th.time_scale_days), 0.0)
-            total -= th.time_weight * penalty.sum(axis=(1, 2))
-            out.extend((total / both.sum(axis=(1, 2))).tolist())
+                nar, keys, vals = sparse.group_sums(flat, owner, len(samples))
+                bounds = np.searchsorted(nar, np.arange(len(samples) + 1)).tolist()
+                sparse_parts.append([(keys[bounds[k]:bounds[k + 1]], vals[bounds[k]:bounds[k + 1]])
+                                     for k in range(len(samples))])
+            else:
+                sparse_parts.append([_NO_TERMS] * len(samples))
+        out: list[_LinkProfile] = []
+        for k in range(len(samples)):
+            g0, g1 = group_bounds[k], group_bounds[k + 1]
+            out.append(_LinkProfile(_Sums(codes[g0:g1], counts[g0:g1], sums[g0:g1]),
+                                    days[day_bounds[k]:day_bounds[k + 1]],
+                                    sparse_parts[0][k], sparse_parts[1][k]))
         return out
+
+    def _link_profile(self, narrative: int) -> _LinkProfile:
+        """The `_LinkProfile` of one narrative (the same values `_new_link_profiles` gives)."""
+        profile = self._link_cache.get(narrative)
+        if profile is None:
+            rows = np.asarray(_sample(self.members[narrative]), dtype=np.int64)
+            sparse = []
+            for weight, terms in ((self.th.anchor_weight, self.anchors),
+                                  (self.th.lexical_weight, self.lexical)):
+                if weight and terms.nnz:
+                    _, keys, vals = terms.group_sums(rows, np.zeros(len(rows), np.int64), 1)
+                    sparse.append((keys, vals))
+                else:
+                    sparse.append(_NO_TERMS)
+            profile = _LinkProfile(self._language_sums(rows), self._days[rows], sparse[0],
+                                   sparse[1])
+            _trim(self._link_cache, 1)
+            self._link_cache[narrative] = profile
+        return profile
+
+    def _links_from(self, keep: int, others: Sequence[int]) -> list[float]:
+        """`average_links` of (keep, o) for every o in `others`: one narrative against
+        many, as after a merge (the same terms in fewer, larger numpy calls)."""
+        if not others:
+            return []
+        th = self.th
+        own = self._link_profile(keep)
+        profiles = self._link_profiles(list(others))
+        count = len(profiles)
+        # vector term: per (language of an other, language of keep)
+        sums = np.concatenate([p.vectors.sums for p in profiles])
+        codes = np.concatenate([p.vectors.codes for p in profiles])
+        counts = np.concatenate([p.vectors.counts for p in profiles])
+        if len(sums) == count and len(own.vectors.codes) == 1:  # one language each
+            code = int(own.vectors.codes[0])
+            cross = np.einsum("gd,d->g", sums, own.vectors.sums[0]).astype(np.float64)
+            expected = counts * float(own.vectors.counts[0]) * self._pair_mean[codes, code]
+            total = (cross - expected) / self._pair_sd[codes, code].astype(np.float64)
+        else:
+            n_groups = np.fromiter((len(p.vectors.codes) for p in profiles), dtype=np.int64,
+                                   count=count)
+            owner = np.repeat(np.arange(count, dtype=np.int64), n_groups)
+            cross = np.einsum("gd,ld->gl", sums, own.vectors.sums).astype(np.float64)
+            la, lb = codes[:, None], own.vectors.codes[None, :]
+            expected = counts[:, None] * own.vectors.counts[None, :] * self._pair_mean[la, lb]
+            z = (cross - expected) / self._pair_sd[la, lb].astype(np.float64)
+            total = np.bincount(owner, weights=z.sum(axis=1), minlength=count).astype(
+                np.float64)
+        for k, weight in enumerate((th.anchor_weight, th.lexical_weight)):
+            own_keys, own_vals = own.anchors if k == 0 else own.lexical
+            if not weight or not len(own_keys):
+                continue
+            parts = [p.anchors if k == 0 else p.lexical for p in profiles]
+            sizes = np.fromiter((len(keys) for keys, _ in parts), dtype=np.int64, count=count)
+            keys = np.concatenate([keys for keys, _ in parts])
+            vals = np.concatenate([vals for _, vals in parts])
+            pos = np.minimum(np.searchsorted(own_keys, keys), len(own_keys) - 1)
+            hit = own_keys[pos] == keys
+            term_owner = np.repeat(np.arange(count, dtype=np.int64), sizes)
+            total += weight * np.bincount(term_owner[hit], weights=vals[hit] * own_vals[pos[hit]],
+                                          minlength=count)
+        # time term: over the member pairs (their days)
+        n_days = np.fromiter((len(p.days) for p in profiles), dtype=np.int64, count=count)
+        days = np.concatenate([p.days for p in profiles])
+        penalty = self._log_apart(np.abs(days[None, :] - own.days[:, None])).sum(axis=0)
+        total -= th.time_weight * np.bincount(np.repeat(np.arange(count, dtype=np.int64), n_days),
+                                              weights=penalty, minlength=count)
+        links: list[float] = (total / (n_days * len(own.days))).tolist()
+        return links
+
+    def _average_links(self, pairs: Sequence[tuple[int, int]]) -> list[float]:
+        if not pairs:
+            return []
+        th = self.th
+        narratives = list(dict.fromkeys(n for pair in pairs for n in pair))
+        local = {n: k for k, n in enumerate(narratives)}
+        profiles = self._link_profiles(narratives)
+        left = np.fromiter((local[a] for a, _ in pairs), dtype=np.int64, count=len(pairs))
+        right = np.fromiter((local[b] for _, b in pairs), dtype=np.int64, count=len(pairs))
+        # vector term: every (language of a, language of b) pair of each narrative pair
+        n_groups = np.fromiter((len(p.vectors.codes) for p in profiles), dtype=np.int64,
+                               count=len(profiles))
+        first_group = np.cumsum(n_groups) - n_groups
+        sums = np.concatenate([p.vectors.sums for p in profiles])
+        codes = np.concatenate([p.vectors.codes for p in profiles])
+        counts = np.concatenate([p.vectors.counts for p in profiles])
+        pair, ga, gb = _cross(first_group[left], n_groups[left], first_group[right],
+                              n_groups[right])
+        cross = np.einsum("ij,ij->i", sums[ga], sums[gb]).astype(np.float64)
+        ca, cb = codes[ga], codes[gb]
+        expected = counts[ga] * counts[gb] * self._pair_mean[ca, cb].astype(np.float64)
+        total: np.ndarray = np.bincount(
+            pair, weights=(cross - expected) / self._pair_sd[ca, cb].astype(np.float64),
+            minlength=len(pairs)).astype(np.float64)
+        for k, (weight, sparse) in enumerate(((th.anchor_weight, self.anchors),
+                                              (th.lexical_weight, self.lexical))):
+            if weight and sparse.nnz:
+                parts = [p.anchors if k == 0 else p.lexical for p in profiles]
+                sizes = np.fromiter((len(keys) for keys, _ in parts), dtype=np.int64,
+                                    count=len(parts))
+                owner = np.repeat(np.arange(len(parts), dtype=np.int64), sizes)
+                keys = np.concatenate([keys for keys, _ in parts])
+                vals = np.concatenate([vals for _, vals in parts])
+                total += weight * pair_dots(owner, keys, vals, left, right)
+        # time term: over the member pairs (their days)
+        n_days = np.fromiter((len(p.days) for p in profiles), dtype=np.int64,
+                             count=len(profiles))
+        first_day = np.cumsum(n_days) - n_days
+        days = np.concatenate([p.days for p in profiles])
+        pair, da, db = _cross(first_day[left], n_days[left], first_day[right], n_days[right])
+        penalty = np.bincount(pair, weights=self._log_apart(np.abs(days[da] - days[db])),
+                              minlength=len(pairs))
+        total -= th.time_weight * penalty
+        links: list[float] = (total / (n_days[left] * n_days[right])).tolist()
+        return links
 
     def _split(self, nar: int) -> Event | None:
         """Cut narrative `nar` in two when its halves are too far apart (see module doc)."""
@@ -470,6 +800,8 @@ class Grouper:
         sample = _sample(members, SPLIT_SAMPLE)
         scores = self.pair_scores(sample, sample)
         scores = (scores + scores.T) / 2
+        if scores.min() >= th.split + 1e-9:
+            return None  # every cut's average link is at least the smallest pair score
         dist = scores.max() - scores
         np.fill_diagonal(dist, 0.0)
         parts = fcluster(linkage(squareform(dist, checks=False), "average"), 2, "maxclust")
@@ -494,6 +826,8 @@ class Grouper:
             return None
         new = self._new_narrative(self.item_ids[moved[0]])
         self.members[nar], self.members[new] = kept, moved
+        self._changed(nar)
+        self._changed(new)
         self._nar[np.asarray(moved)] = new
         return Event("split", self.nids[nar], other_id=self.nids[new], score=round(link, 4),
                      items=tuple(self.item_ids[m] for m in moved))
@@ -516,12 +850,13 @@ class Grouper:
         heap: list[tuple[float, int, int, int, int]] = []
         links: dict[tuple[int, int], float] = {}
 
-        def push(a: int, b: int, link: float | None = None) -> None:
-            a, b = min(a, b), max(a, b)
-            if link is None:
-                link = self.average_link(a, b)
+        merge_at = self.th.merge
+
+        def push(a: int, b: int, link: float) -> None:
+            if a > b:
+                a, b = b, a
             links[(a, b)] = link
-            if link >= self.th.merge:
+            if link >= merge_at:
                 heapq.heappush(heap, (-link, a, b, version.get(a, 0), version.get(b, 0)))
 
         def merge(keep: int, gone: int, link: float) -> None:
@@ -529,6 +864,8 @@ class Grouper:
             kept_by_merge.add(keep)
             self.members[keep] = sorted(self.members[keep] + self.members[gone])
             self.members[gone] = []
+            self._changed(keep)
+            self._changed(gone)
             version[keep] = version.get(keep, 0) + 1
             event = Event("merged", self.nids[keep], other_id=self.nids[gone],
                           score=round(link, 4))
@@ -548,20 +885,20 @@ class Grouper:
             if gate is not None and self.vector_average_link(keep, gone) < gate:
                 continue  # linked by anchors or dates, not by what the members say
             size_keep, size_gone = len(self.members[keep]), len(self.members[gone])
-            old_links = {o: (links.get((min(keep, o), max(keep, o))),
-                             links.get((min(gone, o), max(gone, o))))
-                         for o in neighbours.get(keep, set()) | neighbours.get(gone, set())}
+            near = neighbours.pop(keep, set()) | neighbours.pop(gone, set())
+            old_links = {o: (links.get((keep, o) if keep < o else (o, keep)),
+                             links.get((gone, o) if gone < o else (o, gone))) for o in near}
             merge(keep, gone, -neg)
-            around = (neighbours.pop(keep, set()) | neighbours.pop(gone, set())) - {keep, gone}
-            around = {self.find(x) for x in around} - {keep}
+            around = {self.find(x) for x in near - {keep, gone}} - {keep}
             neighbours[keep] = around
-            fresh = [o for o in sorted(around) if None in old_links.get(o, (None, None))]
-            computed = dict(zip(fresh, self.average_links([(keep, o) for o in fresh]),
-                                strict=True))
-            for other in sorted(around):
-                neighbours.setdefault(other, set()).discard(gone)
-                neighbours[other].add(keep)
-                with_keep, with_gone = old_links.get(other, (None, None))
+            ordered = sorted(around)
+            fresh = [o for o in ordered if None in old_links.get(o, _NO_LINKS)]
+            computed = dict(zip(fresh, self._links_from(keep, fresh), strict=True))
+            for other in ordered:
+                theirs = neighbours.setdefault(other, set())
+                theirs.discard(gone)
+                theirs.add(keep)
+                with_keep, with_gone = old_links.get(other, _NO_LINKS)
                 if with_keep is not None and with_gone is not None:
                     # average linkage update (Lance-Williams): no member pairs recomputed
                     push(keep, other, (size_keep * with_keep + size_gone * with_gone)
@@ -578,6 +915,8 @@ class Grouper:
             if cut is not None:
                 merged.append(cut)
                 self.events.append(cut)
+        self._gate_cache.clear()
+        self._link_cache.clear()
         return merged
 
     def _mutual_merges(self, links: dict[tuple[int, int], float],
@@ -589,6 +928,8 @@ class Grouper:
         `MUTUAL_ROUNDS` times)."""
         floor = self.th.mutual_merge if self.th.mutual_merge is not None else math.inf
         gate = self.th.centroid_merge
+        if len(self.lang_codes) < 2:
+            return  # one language: no two narratives differ in main language
         for _ in range(MUTUAL_ROUNDS):
             live = {k: v for k, v in links.items()
                     if v >= floor and self.find(k[0]) == k[0] and self.find(k[1]) == k[1]}
@@ -615,11 +956,12 @@ class Grouper:
                 done.append(a)
             if not done:
                 return
-            todo = [(keep, other) for keep in done
-                    for other in sorted(neighbours.get(keep, set()))
-                    if self.find(other) == other and self.find(keep) == keep]
-            for (keep, other), link in zip(todo, self.average_links(todo), strict=True):
-                links[(min(keep, other), max(keep, other))] = link
+            for keep in done:
+                if self.find(keep) != keep:
+                    continue
+                others = [o for o in sorted(neighbours.get(keep, set())) if self.find(o) == o]
+                for other, link in zip(others, self._links_from(keep, others), strict=True):
+                    links[(min(keep, other), max(keep, other))] = link
 
     def _main_language(self, narrative: int) -> int:
         counts = np.bincount(self._lang[np.asarray(self.members[narrative], dtype=np.int64)])
@@ -642,22 +984,50 @@ class Grouper:
         return np.asarray(mean / (np.linalg.norm(mean) or 1.0), dtype=np.float32)
 
 
-def _top_m_means(nars: np.ndarray, scores: np.ndarray, top_m: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each distinct narrative of `nars` (ascending) and the mean of its top-`top_m`
-    `scores`, summed best first. A plain loop: an item has ~64 candidates, and numpy's
-    per-call overhead made the vectorised form the slowest step of `add`."""
-    order = np.argsort(-scores, kind="stable")
-    sums: dict[int, float] = {}
-    counts: dict[int, int] = {}
-    for nar, value in zip(nars[order].tolist(), scores[order].tolist(), strict=True):
-        count = counts.get(nar, 0)
-        if count < top_m:
-            counts[nar] = count + 1
-            sums[nar] = sums.get(nar, 0.0) + value
-    keys = sorted(sums)
-    return (np.asarray(keys, dtype=np.int64),
-            np.asarray([sums[k] / counts[k] for k in keys], dtype=np.float64))
+_NO_TERMS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+_NO_LINKS: tuple[float | None, float | None] = (None, None)
+BLAS_ONE_THREAD = 500_000  # OpenBLAS multiplies below ~2 x 65536 x 4 cells on one thread
+
+
+def _products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b.T in blocks of rows small enough for OpenBLAS to compute each on the calling
+    thread: waking its second thread for a 120 x 120 product took 5-25x the product itself
+    on a shared 2-core machine (and the other core runs the index worker during `add`)."""
+    if len(a) * len(b) * a.shape[1] < BLAS_ONE_THREAD:
+        return np.asarray(a @ b.T)
+    rows = max(1, BLAS_ONE_THREAD // max(1, len(b) * a.shape[1]))
+    out = np.empty((len(a), len(b)), dtype=np.result_type(a, b))
+    for lo in range(0, len(a), rows):
+        out[lo:lo + rows] = a[lo:lo + rows] @ b.T
+    return out
+
+
+def _trim(cache: dict[int, Any], room: int) -> None:
+    """Make room for `room` more entries in a cache of sums: past `PROFILE_CACHE`, keep only
+    the newest half (the others are summed again, to the same values, when needed)."""
+    if len(cache) + room > PROFILE_CACHE:
+        for key in list(itertools.islice(cache, max(0, len(cache) - PROFILE_CACHE // 2))):
+            del cache[key]
+
+
+def _import_clustering_soon() -> None:
+    """Import scipy's clustering (for `_split`; ~0.5 s) on a spare thread: `add` mostly
+    waits for its index worker, so the import costs `refine` nothing later."""
+    if "scipy.cluster.hierarchy" not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=("scipy.cluster.hierarchy",),
+                         daemon=True).start()
+
+
+def _cross(a_start: np.ndarray, a_len: np.ndarray, b_start: np.ndarray, b_len: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (i, j) of the ranges a_start[p] + [0, a_len[p]) and b_start[p] + [0, b_len[p]),
+    for all p: (p, i, j), p ascending."""
+    sizes = a_len * b_len
+    total = int(sizes.sum())
+    pair = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    step = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    width = b_len[pair]
+    return pair, a_start[pair] + step // width, b_start[pair] + step % width
 
 
 def _sample(members: list[int], size: int = LINK_SAMPLE) -> list[int]:

@@ -19,15 +19,22 @@ from typing import Any, Protocol
 import numpy as np
 
 EXACT_LIMIT = 20_000  # above this many items, approximate search pays off
+SELECT_ROWS = 16  # queries whose nearest items are selected together (exact search)
 
 
 class VectorIndex(Protocol):
+    # whether a query's answer is the same however the queries are split into calls (and
+    # so a block's search may be split across calls and threads)
+    splittable: bool
+
     def __len__(self) -> int: ...
 
     def add(self, vectors: np.ndarray) -> None: ...
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, cosines), each (len(queries), <=k), best first; -1 pads missing."""
+    def search(self, queries: np.ndarray, k: int, threads: int = 1
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, cosines), each (len(queries), <=k), best first; -1 pads missing.
+        `threads`: at most this many threads (0: one per CPU)."""
         ...
 
     def save(self, path: Path) -> None: ...
@@ -35,6 +42,8 @@ class VectorIndex(Protocol):
 
 class ExactIndex:
     """Brute force on a growing float32 matrix: exact and deterministic."""
+
+    splittable = False  # a product's last bits may depend on its number of rows
 
     def __init__(self, dim: int) -> None:
         self._data = np.zeros((1024, dim), dtype=np.float32)
@@ -52,14 +61,20 @@ class ExactIndex:
         self._data[self._n:need] = vectors
         self._n = need
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, threads: int = 1
+               ) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, self._n)
         if k == 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.int64), empty.astype(np.float32)
         sims = queries @ self._data[: self._n].T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < self._n else np.tile(
-            np.arange(self._n), (len(queries), 1))
+        if k < self._n:  # a few rows at a time: the full (queries x items) int64 selection
+            top = np.empty((len(queries), k), dtype=np.int64)  # was 2x the product's size
+            for lo in range(0, len(queries), SELECT_ROWS):
+                top[lo:lo + SELECT_ROWS] = np.argpartition(
+                    -sims[lo:lo + SELECT_ROWS], k - 1, axis=1)[:, :k]
+        else:
+            top = np.tile(np.arange(self._n), (len(queries), 1))
         top_sims = np.take_along_axis(sims, top, axis=1)
         order = np.lexsort((top, -top_sims), axis=1)
         return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
@@ -80,7 +95,10 @@ class ExactIndex:
 
 class USearchIndex:
     """HNSW in `usearch` with int8 storage (a quarter of float32), single-threaded adds so
-    the graph, and so the result, is the same on every run."""
+    the graph, and so the result, is the same on every run. Each query is answered on its
+    own, whatever the calls and threads of its search."""
+
+    splittable = True
 
     def __init__(self, dim: int) -> None:
         try:
@@ -105,17 +123,18 @@ class USearchIndex:
         self._index.add(keys, np.asarray(vectors, dtype=np.float32), threads=1)
         self._n += len(vectors)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, threads: int = 1
+               ) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, self._n)
         if k == 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.int64), empty.astype(np.float32)
-        found: Any = self._index.search(np.asarray(queries, dtype=np.float32), k, threads=0)
+        found: Any = self._index.search(np.asarray(queries, dtype=np.float32), k,
+                                        threads=threads)
         keys = np.asarray(found.keys, dtype=np.int64).reshape(len(queries), -1)
         dist = np.asarray(found.distances, dtype=np.float32).reshape(len(queries), -1)
-        counts = np.asarray(found.counts).reshape(-1)
-        for row, count in enumerate(counts):
-            keys[row, count:] = -1
+        counts = np.asarray(found.counts).reshape(-1, 1)
+        keys[np.arange(keys.shape[1])[None, :] >= counts] = -1
         return keys, 1.0 - dist
 
     def save(self, path: Path) -> None:

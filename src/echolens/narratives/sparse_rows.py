@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+ONE_THREAD = 500_000  # cells of a product OpenBLAS computes on the calling thread
 
 class SparseRows:
     """Append-only rows of `{key: weight}`; dot products of a query or of two row sets."""
@@ -98,7 +99,10 @@ class SparseRows:
         dense_b = np.zeros((len(rb), len(keys)), dtype=np.float64)
         dense_a[sa, inverse[: len(ka)]] = va
         dense_b[sb, inverse[len(ka):]] = vb
-        return np.asarray(dense_a @ dense_b.T, dtype=np.float64)
+        rows = max(1, ONE_THREAD // max(1, len(rb) * len(keys)))  # see `grouping._products`
+        for lo in range(0, len(ra), rows):
+            out[lo:lo + rows] = dense_a[lo:lo + rows] @ dense_b.T
+        return out
 
     def dense(self, rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """Rows as a dense (len(rows), len(keys)) float64 matrix over the sorted `keys`
@@ -114,3 +118,70 @@ class SparseRows:
     def keys_of(self, rows: np.ndarray) -> np.ndarray:
         """The sorted distinct keys used by `rows`."""
         return np.unique(self._entries(np.asarray(rows, dtype=np.int64))[1])
+
+    def dot_pairs(self, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Dot product of row `queries[p]` with row `rows[p]` for every p (float64): the
+        `dot_query` of many queries at once, each term summed in the same order (that of
+        the entries of `rows[p]`), so each value is the one `dot_query` gives."""
+        queries = np.asarray(queries, dtype=np.int64)
+        out = np.zeros(len(queries), dtype=np.float64)
+        seg, keys, vals = self._entries(np.asarray(rows, dtype=np.int64))
+        if not len(keys):
+            return out
+        distinct, inverse = np.unique(queries, return_inverse=True)
+        q_seg, q_keys, q_vals = self._entries(distinct)
+        if not len(q_keys):
+            return out
+        span = int(max(int(keys.max()), int(q_keys.max()))) + 1
+        table = q_seg * span + q_keys  # a row's keys are in insertion order: sort them
+        order = np.argsort(table)
+        table, q_vals = table[order], q_vals[order]
+        wanted = inverse[seg] * span + keys
+        pos = np.minimum(np.searchsorted(table, wanted), len(table) - 1)
+        hit = table[pos] == wanted
+        if hit.any():
+            out += np.bincount(seg[hit], weights=vals[hit] * q_vals[pos[hit]],
+                               minlength=len(queries))
+        return out
+
+    def group_sums(self, rows: np.ndarray, owner: np.ndarray, groups: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per group (`owner[i]` is the group of `rows[i]`, groups 0..groups-1), the sum of
+        its rows as (group, key, weight) entries sorted by group then key; each weight is
+        summed in the order of `rows`."""
+        seg, keys, vals = self._entries(np.asarray(rows, dtype=np.int64))
+        if not len(keys):
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0, dtype=np.float64)
+        span = int(keys.max()) + 1
+        combined, inverse = np.unique(np.asarray(owner, dtype=np.int64)[seg] * span + keys,
+                                      return_inverse=True)
+        sums = np.bincount(inverse, weights=vals, minlength=len(combined))
+        return combined // span, combined % span, sums
+
+
+def pair_dots(group: np.ndarray, keys: np.ndarray, vals: np.ndarray, left: np.ndarray,
+              right: np.ndarray) -> np.ndarray:
+    """Dot products of sparse vectors given as (group, key, weight) entries sorted by group
+    then key: entry p of the result is vector `left[p]` . vector `right[p]`."""
+    out = np.zeros(len(left), dtype=np.float64)
+    if not len(keys) or not len(left):
+        return out
+    n_groups = int(max(int(group.max()), int(left.max()), int(right.max()))) + 1
+    starts = np.searchsorted(group, np.arange(n_groups + 1))
+    counts = (starts[1:] - starts[:-1])[left]
+    total = int(counts.sum())
+    if total == 0:
+        return out
+    pair = np.repeat(np.arange(len(left), dtype=np.int64), counts)
+    at = starts[left][pair] + (np.arange(total, dtype=np.int64)
+                               - np.repeat(np.cumsum(counts) - counts, counts))
+    span = int(keys.max()) + 1
+    table = group * span + keys
+    wanted = right[pair] * span + keys[at]
+    pos = np.minimum(np.searchsorted(table, wanted), len(table) - 1)
+    hit = table[pos] == wanted
+    if hit.any():
+        out += np.bincount(pair[hit], weights=vals[at[hit]] * vals[pos[hit]],
+                           minlength=len(left))
+    return out
