@@ -1,7 +1,7 @@
 """Query embeddings for search: each distinct text embedded once, models side by side and
-all loaded before the first search, concurrent first searches embedded in turn and in
-batches, each request free as soon as its own vector is there, a model failure reaching its
-batch and losing no model; per-thread read cursors."""
+all loaded before the first search, concurrent first searches embedded one at a time in the
+order they came, each request free as soon as its own vector is there, a model failure
+reaching the requests of its text and losing no model; per-thread read cursors."""
 
 from __future__ import annotations
 
@@ -75,29 +75,31 @@ def _wait_for_waiting(vectors: QueryVectors, count: int) -> None:
     raise AssertionError(f"never saw {count} waiting texts")
 
 
-def test_texts_waiting_behind_a_busy_model_are_embedded_in_one_batch() -> None:
+def test_texts_waiting_behind_a_busy_model_are_embedded_one_at_a_time_in_turn() -> None:
     model = GatedEmbedder()
     vectors = QueryVectors([model])
     texts = [f"query {k}" for k in range(6)]
     with ThreadPoolExecutor(8) as pool:
         first = pool.submit(lambda: (vectors.get(texts[0]), threading.get_ident()))
         assert model.entered.wait(10)
-        rest = [pool.submit(vectors.get, t) for t in texts[1:]]
+        rest = []
+        for count, text in enumerate(texts[1:], start=1):  # each waiting before the next
+            rest.append(pool.submit(vectors.get, text))
+            _wait_for_waiting(vectors, count)
         again = pool.submit(vectors.get, texts[3])  # asked twice while waiting
-        _wait_for_waiting(vectors, len(texts) - 1)
         model.gate.set()
         vector, first_thread = first.result(10)
         got = [vector, *(f.result(10) for f in rest)]
         np.testing.assert_array_equal(again.result(10), got[3])
-    assert model.calls == [[texts[0]], texts[1:]]  # in turn, then all in one batch
-    # the first request left with its own vector; a waiting request embedded the batch
-    assert model.threads[0] == first_thread and model.threads[1] != first_thread
+    assert model.calls == [[t] for t in texts]  # one text per call, in the order they came
+    # the first request left with its own vector; waiting requests embedded the others
+    assert model.threads[0] == first_thread and first_thread not in model.threads[1:]
     np.testing.assert_allclose(got, HashingEmbedder(64).embed(texts), rtol=1e-6)
     np.testing.assert_array_equal(vectors.get(texts[2]), got[2])  # cached
-    assert len(model.calls) == 2
+    assert len(model.calls) == len(texts)
 
 
-def test_each_model_takes_an_even_share_of_the_waiting_texts() -> None:
+def test_two_models_share_the_waiting_texts_one_text_per_call() -> None:
     models = [GatedEmbedder(), GatedEmbedder()]
     vectors = QueryVectors(models)
     texts = [f"query {k}" for k in range(8)]
@@ -106,16 +108,21 @@ def test_each_model_takes_an_even_share_of_the_waiting_texts() -> None:
         assert all(model.entered.wait(10) for model in models)
         futures += [pool.submit(vectors.get, t) for t in texts[2:]]
         _wait_for_waiting(vectors, 6)
+        with vectors._lock:
+            order = list(vectors._waiting)
         for model in models:
             model.gate.set()
         for future in futures:
             future.result(10)
     calls = [call for model in models for call in model.calls]
-    assert sorted(t for call in calls for t in call) == sorted(texts)  # each text once
-    assert max(len(call) for call in calls) == 3  # 6 waiting for 2 models: 3 each at most
+    assert all(len(call) == 1 for call in calls)
+    assert sorted(call[0] for call in calls) == sorted(texts)  # each text once
+    for model in models:  # each model took the waiting texts in their order
+        taken = [call[0] for call in model.calls[1:]]
+        assert taken == [t for t in order if t in taken]
 
 
-def test_a_model_error_reaches_its_batch_and_the_model_stays_in_the_pool() -> None:
+def test_a_model_error_reaches_its_requests_and_the_model_stays_in_the_pool() -> None:
     model = GatedEmbedder(fail=True)
     vectors = QueryVectors([model])
     with ThreadPoolExecutor(4) as pool:
