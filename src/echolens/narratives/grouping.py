@@ -57,7 +57,7 @@ import numpy as np
 from echolens.narratives.calibration import Calibration
 from echolens.narratives.features import Prepared
 from echolens.narratives.index import VectorIndex, make_index
-from echolens.narratives.sparse_rows import SparseRows, pair_dots
+from echolens.narratives.sparse_rows import SparseRows, pair_dots, products
 
 BLOCK = 256
 LINK_SAMPLE = 24  # members per side when averaging links between two narratives
@@ -295,7 +295,7 @@ class Grouper:
         """`_block_candidates` from the index's answer (`old_idx`, `old_cos`)."""
         k = self.th.neighbours
         n = len(queries)
-        inner = _products(queries, queries)
+        inner = products(queries, queries)
         cand = np.concatenate([old_idx, np.broadcast_to(base + np.arange(n), (n, n))], axis=1)
         cos = np.concatenate([old_cos.astype(np.float32), inner], axis=1).astype(np.float64)
         valid = np.concatenate([old_idx >= 0, np.tri(n, n, -1, dtype=bool)], axis=1)
@@ -582,7 +582,7 @@ class Grouper:
         """The item-item score matrix (see the module docstring) of two lists of positions."""
         th = self.th
         ma, mb = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
-        cos = _products(self._vec[ma].astype(np.float32), self._vec[mb].astype(np.float32))
+        cos = products(self._vec[ma].astype(np.float32), self._vec[mb].astype(np.float32))
         la, lb = self._lang[ma][:, None], self._lang[mb][None, :]
         z = (cos - self._pair_mean[la, lb]) / self._pair_sd[la, lb]
         apart = np.abs(self._days[ma][:, None] - self._days[mb][None, :])
@@ -986,20 +986,6 @@ class Grouper:
 
 _NO_TERMS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 _NO_LINKS: tuple[float | None, float | None] = (None, None)
-BLAS_ONE_THREAD = 500_000  # OpenBLAS multiplies below ~2 x 65536 x 4 cells on one thread
-
-
-def _products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b.T in blocks of rows small enough for OpenBLAS to compute each on the calling
-    thread: waking its second thread for a 120 x 120 product took 5-25x the product itself
-    on a shared 2-core machine (and the other core runs the index worker during `add`)."""
-    if len(a) * len(b) * a.shape[1] < BLAS_ONE_THREAD:
-        return np.asarray(a @ b.T)
-    rows = max(1, BLAS_ONE_THREAD // max(1, len(b) * a.shape[1]))
-    out = np.empty((len(a), len(b)), dtype=np.result_type(a, b))
-    for lo in range(0, len(a), rows):
-        out[lo:lo + rows] = a[lo:lo + rows] @ b.T
-    return out
 
 
 def _trim(cache: dict[int, Any], room: int) -> None:

@@ -78,8 +78,7 @@ class SparseRows:
         qvals = np.fromiter(query.values(), dtype=np.float64, count=len(query))
         order = np.argsort(qkeys)
         qkeys, qvals = qkeys[order], qvals[order]
-        pos = np.minimum(np.searchsorted(qkeys, keys), len(qkeys) - 1)
-        hit = qkeys[pos] == keys
+        pos, hit = _find(qkeys, keys)
         if hit.any():
             out += np.bincount(seg[hit], weights=vals[hit] * qvals[pos[hit]],
                                minlength=len(rows))
@@ -99,10 +98,7 @@ class SparseRows:
         dense_b = np.zeros((len(rb), len(keys)), dtype=np.float64)
         dense_a[sa, inverse[: len(ka)]] = va
         dense_b[sb, inverse[len(ka):]] = vb
-        rows = max(1, ONE_THREAD // max(1, len(rb) * len(keys)))  # see `grouping._products`
-        for lo in range(0, len(ra), rows):
-            out[lo:lo + rows] = dense_a[lo:lo + rows] @ dense_b.T
-        return out
+        return products(dense_a, dense_b)
 
     def dense(self, rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """Rows as a dense (len(rows), len(keys)) float64 matrix over the sorted `keys`
@@ -110,8 +106,7 @@ class SparseRows:
         out = np.zeros((len(rows), len(keys)), dtype=np.float64)
         seg, k, v = self._entries(np.asarray(rows, dtype=np.int64))
         if len(k) and len(keys):
-            pos = np.minimum(np.searchsorted(keys, k), len(keys) - 1)
-            hit = keys[pos] == k
+            pos, hit = _find(keys, k)
             out[seg[hit], pos[hit]] = v[hit]
         return out
 
@@ -136,9 +131,7 @@ class SparseRows:
         table = q_seg * span + q_keys  # a row's keys are in insertion order: sort them
         order = np.argsort(table)
         table, q_vals = table[order], q_vals[order]
-        wanted = inverse[seg] * span + keys
-        pos = np.minimum(np.searchsorted(table, wanted), len(table) - 1)
-        hit = table[pos] == wanted
+        pos, hit = _find(table, inverse[seg] * span + keys)
         if hit.any():
             out += np.bincount(seg[hit], weights=vals[hit] * q_vals[pos[hit]],
                                minlength=len(queries))
@@ -184,4 +177,24 @@ def pair_dots(group: np.ndarray, keys: np.ndarray, vals: np.ndarray, left: np.nd
     if hit.any():
         out += np.bincount(pair[hit], weights=vals[at[hit]] * vals[pos[hit]],
                            minlength=len(left))
+    return out
+
+
+def _find(table: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `wanted`, its position in the sorted, non-empty `table` and whether it
+    is there (where it is not, the position is only a valid index)."""
+    pos = np.minimum(np.searchsorted(table, wanted), len(table) - 1)
+    return pos, table[pos] == wanted
+
+
+def products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b.T in blocks of rows small enough for OpenBLAS to compute each on the calling
+    thread: waking its second thread for a 120 x 120 product took 5-25x the product itself
+    on a shared 2-core machine (and the other core runs the index worker during `add`)."""
+    if len(a) * len(b) * a.shape[1] < ONE_THREAD:
+        return np.asarray(a @ b.T)
+    rows = max(1, ONE_THREAD // max(1, len(b) * a.shape[1]))
+    out = np.empty((len(a), len(b)), dtype=np.result_type(a, b))
+    for lo in range(0, len(a), rows):
+        out[lo:lo + rows] = a[lo:lo + rows] @ b.T
     return out
