@@ -1,7 +1,8 @@
 """Query embeddings for search: each distinct text embedded once, models side by side and
-all loaded before the first search, concurrent first searches embedded one at a time in the
-order they came, each request free as soon as its own vector is there, a model failure
-reaching the requests of its text and losing no model; per-thread read cursors."""
+all loaded before the first search, concurrent first searches embedded in the order they came,
+each free model taking its fair share of the waiting texts (at most `max_batch`), each request
+free as soon as its own vector is there, a model failure reaching the requests of its texts and
+losing no model; per-thread read cursors."""
 
 from __future__ import annotations
 
@@ -75,9 +76,9 @@ def _wait_for_waiting(vectors: QueryVectors, count: int) -> None:
     raise AssertionError(f"never saw {count} waiting texts")
 
 
-def test_texts_waiting_behind_a_busy_model_are_embedded_one_at_a_time_in_turn() -> None:
+def test_texts_waiting_behind_a_busy_model_are_taken_in_turn_up_to_max_batch() -> None:
     model = GatedEmbedder()
-    vectors = QueryVectors([model])
+    vectors = QueryVectors([model], max_batch=4)
     texts = [f"query {k}" for k in range(6)]
     with ThreadPoolExecutor(8) as pool:
         first = pool.submit(lambda: (vectors.get(texts[0]), threading.get_ident()))
@@ -91,35 +92,50 @@ def test_texts_waiting_behind_a_busy_model_are_embedded_one_at_a_time_in_turn() 
         vector, first_thread = first.result(10)
         got = [vector, *(f.result(10) for f in rest)]
         np.testing.assert_array_equal(again.result(10), got[3])
-    assert model.calls == [[t] for t in texts]  # one text per call, in the order they came
+    # the oldest first: one model takes all it may (max_batch), then the rest
+    assert model.calls == [texts[:1], texts[1:5], texts[5:]]
     # the first request left with its own vector; waiting requests embedded the others
     assert model.threads[0] == first_thread and first_thread not in model.threads[1:]
     np.testing.assert_allclose(got, HashingEmbedder(64).embed(texts), rtol=1e-6)
     np.testing.assert_array_equal(vectors.get(texts[2]), got[2])  # cached
-    assert len(model.calls) == len(texts)
+    assert len(model.calls) == 3
 
 
-def test_two_models_share_the_waiting_texts_one_text_per_call() -> None:
+def _two_busy_models_then(waiting: int) -> tuple[list[GatedEmbedder], list[str], list[str]]:
+    """Two models inside a call, `waiting` more texts queued behind them; then both gates
+    open. Returns the models, the texts and the waiting order."""
     models = [GatedEmbedder(), GatedEmbedder()]
-    vectors = QueryVectors(models)
-    texts = [f"query {k}" for k in range(8)]
-    with ThreadPoolExecutor(10) as pool:
+    vectors = QueryVectors(models, max_batch=4)
+    texts = [f"query {k}" for k in range(2 + waiting)]
+    with ThreadPoolExecutor(2 + waiting) as pool:
         futures = [pool.submit(vectors.get, t) for t in texts[:2]]
         assert all(model.entered.wait(10) for model in models)
         futures += [pool.submit(vectors.get, t) for t in texts[2:]]
-        _wait_for_waiting(vectors, 6)
+        _wait_for_waiting(vectors, waiting)
         with vectors._lock:
             order = list(vectors._waiting)
         for model in models:
             model.gate.set()
         for future in futures:
             future.result(10)
-    calls = [call for model in models for call in model.calls]
-    assert all(len(call) == 1 for call in calls)
-    assert sorted(call[0] for call in calls) == sorted(texts)  # each text once
+    return models, texts, order
+
+
+def test_two_models_share_the_waiting_texts_fairly() -> None:
+    models, texts, order = _two_busy_models_then(6)
+    later = [call for model in models for call in model.calls[1:]]
+    # the first model back takes half of 6, the next half of the 3 left, then the last one
+    assert sorted(len(call) for call in later) == [1, 2, 3]
+    assert sorted(t for call in later for t in call) == sorted(texts[2:])  # each text once
     for model in models:  # each model took the waiting texts in their order
-        taken = [call[0] for call in model.calls[1:]]
+        taken = [t for call in model.calls[1:] for t in call]
         assert taken == [t for t in order if t in taken]
+
+
+def test_a_short_queue_is_embedded_one_text_per_call() -> None:
+    models, _, _ = _two_busy_models_then(2)
+    later = [call for model in models for call in model.calls[1:]]
+    assert sorted(len(call) for call in later) == [1, 1]  # not both on one model
 
 
 def test_a_model_error_reaches_its_requests_and_the_model_stays_in_the_pool() -> None:
