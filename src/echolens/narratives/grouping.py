@@ -83,6 +83,9 @@ PROFILE_CACHE_SMALL = 50_000
 # items whose vectors are kept as float32 (holding float16 values); float16 above: numpy sums
 # and gathers of float16 cost ~5x those of float32, a million float32 vectors 1.5 GB
 FLOAT32_ITEMS = 100_000
+# refine's heap is rebuilt without its stale entries when it holds this many times the live
+# links (a merge cascade of 87k merges on 100k near-duplicate items left ~1 GB of them)
+HEAP_SLACK = 4
 
 Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]  # positions, cosines, valid mask
 
@@ -927,7 +930,19 @@ class Grouper:
         heap.extend((-link, a, b, 0, 0) for (a, b), link in zip(first, first_links, strict=True)
                     if link >= merge_at)
         heapq.heapify(heap)
+        def current(entry: tuple[float, int, int, int, int]) -> bool:
+            _, a, b, va, vb = entry
+            return (version.get(a, 0) == va and version.get(b, 0) == vb
+                    and self.parent[a] == a and self.parent[b] == b)
+
         while heap:
+            if len(heap) > HEAP_SLACK * (len(links) + 1024):
+                # drop the stale entries (each merge leaves its old links behind): their
+                # removal changes no pop order, and a merge cascade no longer holds them all
+                heap = [entry for entry in heap if current(entry)]
+                heapq.heapify(heap)
+                if not heap:
+                    break
             neg, keep, gone, va, vb = heapq.heappop(heap)
             if version.get(keep, 0) != va or version.get(gone, 0) != vb:
                 continue  # stale: one side changed since this link was computed
@@ -941,6 +956,9 @@ class Grouper:
             old_links = {o: (links.get((keep, o) if keep < o else (o, keep)),
                              links.get((gone, o) if gone < o else (o, gone))) for o in near}
             merge(keep, gone, -neg)
+            for o in near:  # `gone` has no links any more
+                links.pop((gone, o) if gone < o else (o, gone), None)
+            links.pop((keep, gone), None)
             around = {self.find(x) for x in near - {keep, gone}} - {keep}
             neighbours[keep] = around
             ordered = sorted(around)
