@@ -895,6 +895,7 @@ class Grouper:
             if ra != rb:
                 neighbours.setdefault(ra, set()).add(rb)
                 neighbours.setdefault(rb, set()).add(ra)
+        self._merge_candidates = set()  # read: free it before the links take their memory
         version: dict[int, int] = {}
         kept_by_merge: set[int] = set()
         heap: list[tuple[float, int, int, int, int]] = []
@@ -930,6 +931,7 @@ class Grouper:
         heap.extend((-link, a, b, 0, 0) for (a, b), link in zip(first, first_links, strict=True)
                     if link >= merge_at)
         heapq.heapify(heap)
+        del first, first_links  # in `links` and the heap now
         def current(entry: tuple[float, int, int, int, int]) -> bool:
             _, a, b, va, vb = entry
             return (version.get(a, 0) == va and version.get(b, 0) == vb
@@ -977,7 +979,6 @@ class Grouper:
                     push(keep, other, computed[other])
         if self.th.mutual_merge is not None:
             self._mutual_merges(links, neighbours, merge)
-        self._merge_candidates = set()
         touched = {self.find(n) for n in self._touched | kept_by_merge}
         self._touched = set()
         for nar in sorted(touched):
