@@ -6,28 +6,17 @@ normalisation matches the published figures; skipped when the set is not beside 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, benchmark_module
 
 FLOORS = json.loads((REPO / "benchmarks" / "quality_floors.json").read_text(encoding="utf-8"))
 
 
-def _eval_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("citations_eval",
-                                                  REPO / "benchmarks" / "citations_eval.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_citation_precision_and_recall_per_language() -> None:
-    ev = _eval_module()
+    ev = benchmark_module("citations_eval")
     if not (ev.GOLD_DIR / "gold.jsonl").exists():
         pytest.skip("eval-dev citations set not found beside the checkout")
     scorer = ev.load_scorer()

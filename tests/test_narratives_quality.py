@@ -8,25 +8,15 @@ content hash; this test never runs the model)."""
 
 from __future__ import annotations
 
-import importlib.util
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import benchmark_module
 
 GOAL_F1 = 0.85
 GOAL_CROSSLINGUAL = 0.80
-
-
-def _eval_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("narratives_eval",
-                                                  REPO / "benchmarks" / "narratives_eval.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _cached_vectors(ev: ModuleType, texts: list[str]) -> np.ndarray | None:
@@ -45,7 +35,7 @@ def _cached_vectors(ev: ModuleType, texts: list[str]) -> np.ndarray | None:
 
 @pytest.mark.parametrize("split", ["tune", "report"])
 def test_dev_gold_meets_the_f1_and_cross_lingual_goals(split: str) -> None:
-    ev = _eval_module()
+    ev = benchmark_module("narratives_eval")
     if not (ev.EVAL_DIR / "gold.jsonl").exists():
         pytest.skip("eval-dev narratives set not found beside the checkout")
     gold = [r for r in ev.load_gold() if r["split"] == split]

@@ -3,24 +3,14 @@ benchmarks/quality_floors.json (STYLE 9). Real data, read from the mirror; skipp
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, benchmark_module
 
 FLOORS = json.loads((REPO / "benchmarks" / "quality_floors.json").read_text(encoding="utf-8"))
-
-
-def _module(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _data_dir() -> Path:
@@ -37,7 +27,7 @@ def _data_dir() -> Path:
 def test_language_id_accuracy_floors() -> None:
     from echolens.text.langid import LanguageIdentifier
 
-    langid_eval = _module("langid_eval")
+    langid_eval = benchmark_module("langid_eval")
     frame = langid_eval.load(_data_dir())
     texts = frame["text"].to_list()
     gold = [langid_eval.corrected_label(t, label)

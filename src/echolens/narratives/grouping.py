@@ -739,13 +739,7 @@ class Grouper:
         own = self._link_profile(keep)
         profiles = self._link_profiles(list(others))
         count = len(profiles)
-        # every other's arrays in one pass (fewer Python-level loops than one per array)
-        sums_l, codes_l, counts_l, days_l = [], [], [], []
-        for p in profiles:
-            sums_l.append(p.vectors.sums)
-            codes_l.append(p.vectors.codes)
-            counts_l.append(p.vectors.counts)
-            days_l.append(p.days)
+        sums_l, codes_l, counts_l, days_l = _profile_arrays(profiles)
         # vector term: per (language of an other, language of keep)
         sums = np.concatenate(sums_l)
         codes = np.concatenate(codes_l)
@@ -796,13 +790,7 @@ class Grouper:
         profiles = self._link_profiles(narratives)
         left = np.fromiter((local[a] for a, _ in pairs), dtype=np.int64, count=len(pairs))
         right = np.fromiter((local[b] for _, b in pairs), dtype=np.int64, count=len(pairs))
-        # every profile's arrays in one pass (fewer Python-level loops than one per array)
-        sums_l, codes_l, counts_l, days_l = [], [], [], []
-        for p in profiles:
-            sums_l.append(p.vectors.sums)
-            codes_l.append(p.vectors.codes)
-            counts_l.append(p.vectors.counts)
-            days_l.append(p.days)
+        sums_l, codes_l, counts_l, days_l = _profile_arrays(profiles)
         # vector term: every (language of a, language of b) pair of each narrative pair
         n_groups = np.fromiter(map(len, codes_l), dtype=np.int64, count=len(profiles))
         first_group = np.cumsum(n_groups) - n_groups
@@ -1073,6 +1061,20 @@ def _by_item_best_first(owner: np.ndarray, z: np.ndarray, count: int) -> np.ndar
     small = np.int16 if count <= 2**15 else np.int64
     order: np.ndarray = by_score[np.argsort(owner[by_score].astype(small), kind="stable")]
     return order
+
+
+def _profile_arrays(profiles: Sequence[_LinkProfile]
+                    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray],
+                               list[np.ndarray]]:
+    """The per-language sums, language codes, counts and member days of every profile, in
+    one pass (fewer Python-level loops than one per array)."""
+    sums, codes, counts, days = [], [], [], []
+    for p in profiles:
+        sums.append(p.vectors.sums)
+        codes.append(p.vectors.codes)
+        counts.append(p.vectors.counts)
+        days.append(p.days)
+    return sums, codes, counts, days
 
 
 def _trim(cache: dict[int, Any], room: int, size: int = PROFILE_CACHE) -> None:

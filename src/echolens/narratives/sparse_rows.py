@@ -32,22 +32,7 @@ class SparseRows:
         return int(self._ptr[self._n])
 
     def append(self, row: Mapping[int, float]) -> None:
-        n, end = self._n, int(self._ptr[self._n])
-        if n + 2 > len(self._ptr):
-            self._ptr = np.concatenate([self._ptr, np.zeros(len(self._ptr), np.int64)])
-        if row:
-            need = end + len(row)
-            if need > len(self._keys):
-                size = max(need, 2 * len(self._keys))
-                self._keys = np.concatenate([self._keys, np.zeros(size - len(self._keys),
-                                                                  np.int64)])
-                self._vals = np.concatenate([self._vals, np.zeros(size - len(self._vals),
-                                                                  np.float64)])
-            self._keys[end:need] = list(row.keys())
-            self._vals[end:need] = list(row.values())
-            end = need
-        self._ptr[n + 1] = end
-        self._n = n + 1
+        self.extend([row])
 
     def extend(self, rows: Sequence[Mapping[int, float]]) -> None:
         """`append` each of `rows` (the same arrays, in a few numpy calls for the lot)."""
