@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,18 @@ from echolens.cli import app
 from echolens.database import Database
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def require_data(path: Path, what: str) -> None:
+    """Skip a test whose real data (read from beside the checkout, never copied into it) is
+    missing; where `ECHOLENS_REQUIRE_DATA` is set, as `.ci/run` sets it, fail instead, so CI
+    cannot pass by skipping."""
+    if path.exists():
+        return
+    message = f"{what} not found at {path}"
+    if os.environ.get("ECHOLENS_REQUIRE_DATA"):
+        pytest.fail(f"{message} (ECHOLENS_REQUIRE_DATA is set)")
+    pytest.skip(message)
 
 
 def benchmark_module(name: str) -> ModuleType:

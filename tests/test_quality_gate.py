@@ -4,11 +4,12 @@ benchmarks/quality_floors.json (STYLE 9). Real data, read from the mirror; skipp
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, benchmark_module
+from tests.conftest import REPO, benchmark_module, require_data
 
 FLOORS = json.loads((REPO / "benchmarks" / "quality_floors.json").read_text(encoding="utf-8"))
 
@@ -20,7 +21,9 @@ def _data_dir() -> Path:
     try:
         return data_dir()
     except DataNotFound:
-        pytest.skip("real data sets not found; set ECHOLENS_DATA_DIR to the mirror")
+        require_data(Path(os.environ.get("ECHOLENS_DATA_DIR", REPO.parent / "shared" / "datasets")),
+                     "real data sets (set ECHOLENS_DATA_DIR to the mirror)")
+        raise
 
 
 @pytest.mark.slow
@@ -44,8 +47,7 @@ def test_citation_f1_floor() -> None:
     from echolens.echo.citations import extract_citations
 
     gold_path = REPO.parent / "shared" / "eval-dev" / "citations" / "gold.jsonl"
-    if not gold_path.exists():
-        pytest.skip("eval-dev citations set not found beside the checkout")
+    require_data(gold_path, "eval-dev citations set")
     tp = predicted = expected = 0
     for line in gold_path.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
