@@ -59,7 +59,7 @@ import numpy as np
 from echolens.narratives.calibration import Calibration
 from echolens.narratives.features import Prepared
 from echolens.narratives.index import VectorIndex, make_index
-from echolens.narratives.sparse_rows import SparseRows, pair_dots, products
+from echolens.narratives.sparse_rows import SparseRows, find_sorted, pair_dots, products
 
 BLOCK = 256
 LINK_SAMPLE = 24  # members per side when averaging links between two narratives
@@ -368,8 +368,8 @@ class Grouper:
             key = np.unique(np.asarray(picked_owner, dtype=np.int64) * span
                             + np.asarray(picked, dtype=np.int64))
             known = np.sort(owner * span + cand)
-            at = np.minimum(np.searchsorted(known, key), len(known) - 1)
-            key = key[known[at] != key] if len(known) else key  # not already a neighbour
+            if len(known):  # not already a neighbour
+                key = key[~find_sorted(known, key)[1]]
             more_owner, more = key // span, key % span
             more_cos = np.einsum("ij,ij->i", self._vec32(more),
                                  queries[more_owner]).astype(np.float64)
@@ -712,23 +712,7 @@ class Grouper:
         return out
 
     def _link_profile(self, narrative: int) -> _LinkProfile:
-        """The `_LinkProfile` of one narrative (the same values `_new_link_profiles` gives)."""
-        profile = self._link_cache.get(narrative)
-        if profile is None:
-            rows = np.asarray(_sample(self.members[narrative]), dtype=np.int64)
-            sparse = []
-            for weight, terms in ((self.th.anchor_weight, self.anchors),
-                                  (self.th.lexical_weight, self.lexical)):
-                if weight and terms.nnz:
-                    _, keys, vals = terms.group_sums(rows, np.zeros(len(rows), np.int64), 1)
-                    sparse.append((keys, vals))
-                else:
-                    sparse.append(_NO_TERMS)
-            profile = _LinkProfile(self._language_sums(rows), self._days[rows], sparse[0],
-                                   sparse[1])
-            _trim(self._link_cache, 1, self._cache_size())
-            self._link_cache[narrative] = profile
-        return profile
+        return self._link_profiles([narrative])[0]
 
     def _links_from(self, keep: int, others: Sequence[int]) -> list[float]:
         """`average_links` of (keep, o) for every o in `others`: one narrative against
@@ -767,8 +751,7 @@ class Grouper:
             sizes = np.fromiter(map(len, keys_l), dtype=np.int64, count=count)
             keys = np.concatenate(keys_l)
             vals = np.concatenate([vals for _, vals in parts])
-            pos = np.minimum(np.searchsorted(own_keys, keys), len(own_keys) - 1)
-            hit = own_keys[pos] == keys
+            pos, hit = find_sorted(own_keys, keys)
             term_owner = np.repeat(np.arange(count, dtype=np.int64), sizes)
             total += weight * np.bincount(term_owner[hit], weights=vals[hit] * own_vals[pos[hit]],
                                           minlength=count)

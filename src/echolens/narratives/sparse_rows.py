@@ -15,6 +15,7 @@ import numpy as np
 
 ONE_THREAD = 500_000  # cells of a product OpenBLAS computes on the calling thread
 
+
 class SparseRows:
     """Append-only rows of `{key: weight}`; dot products of a query or of two row sets."""
 
@@ -84,7 +85,7 @@ class SparseRows:
         qvals = np.fromiter(query.values(), dtype=np.float64, count=len(query))
         order = np.argsort(qkeys)
         qkeys, qvals = qkeys[order], qvals[order]
-        pos, hit = _find(qkeys, keys)
+        pos, hit = find_sorted(qkeys, keys)
         if hit.any():
             out += np.bincount(seg[hit], weights=vals[hit] * qvals[pos[hit]],
                                minlength=len(rows))
@@ -112,7 +113,7 @@ class SparseRows:
         out = np.zeros((len(rows), len(keys)), dtype=np.float64)
         seg, k, v = self._entries(np.asarray(rows, dtype=np.int64))
         if len(k) and len(keys):
-            pos, hit = _find(keys, k)
+            pos, hit = find_sorted(keys, k)
             out[seg[hit], pos[hit]] = v[hit]
         return out
 
@@ -137,7 +138,7 @@ class SparseRows:
         table = q_seg * span + q_keys  # a row's keys are in insertion order: sort them
         order = np.argsort(table)
         table, q_vals = table[order], q_vals[order]
-        pos, hit = _find(table, inverse[seg] * span + keys)
+        pos, hit = find_sorted(table, inverse[seg] * span + keys)
         if hit.any():
             out += np.bincount(seg[hit], weights=vals[hit] * q_vals[pos[hit]],
                                minlength=len(queries))
@@ -178,15 +179,14 @@ def pair_dots(group: np.ndarray, keys: np.ndarray, vals: np.ndarray, left: np.nd
     span = int(keys.max()) + 1
     table = group * span + keys
     wanted = right[pair] * span + keys[at]
-    pos = np.minimum(np.searchsorted(table, wanted), len(table) - 1)
-    hit = table[pos] == wanted
+    pos, hit = find_sorted(table, wanted)
     if hit.any():
         out += np.bincount(pair[hit], weights=vals[at[hit]] * vals[pos[hit]],
                            minlength=len(left))
     return out
 
 
-def _find(table: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def find_sorted(table: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each of `wanted`, its position in the sorted, non-empty `table` and whether it
     is there (where it is not, the position is only a valid index)."""
     pos = np.minimum(np.searchsorted(table, wanted), len(table) - 1)
