@@ -65,13 +65,6 @@ class Gazetteer:
                 break
         return found
 
-    def find_by_pattern(self, text: str) -> set[int]:
-        """`find` through the regex itself (the reference the tests compare with)."""
-        found: set[int] = set()
-        for match in self.pattern.finditer(text.lower()):
-            found.update(self.form_concepts.get(match.group(0), ()))
-        return found
-
 
 def parse_gazetteer(lines: list[str]) -> Gazetteer:
     concepts: list[str] = []
