@@ -858,28 +858,20 @@ class Grouper:
         then split the changed narratives that are incoherent; return the events.
 
         Candidate pairs are those seen close during `add`; after a merge, the merged
-        narrative's links to the neighbours of both sides are recomputed."""
+        narrative's links to the neighbours of both sides are recomputed. The links are
+        kept as one dict per narrative (neighbour -> link, both directions), so a merge
+        moves its neighbours' links with set operations on dict keys."""
         merged: list[Event] = []
-        neighbours: dict[int, set[int]] = {}
+        adj: dict[int, dict[int, float]] = {}
         for a, b in self._merge_candidates:
             ra, rb = self.find(a), self.find(b)
             if ra != rb:
-                neighbours.setdefault(ra, set()).add(rb)
-                neighbours.setdefault(rb, set()).add(ra)
+                adj.setdefault(ra, {})[rb] = math.nan
+                adj.setdefault(rb, {})[ra] = math.nan
         self._merge_candidates = set()  # read: free it before the links take their memory
-        version: dict[int, int] = {}
+        version = [0] * len(self.members)
         kept_by_merge: set[int] = set()
-        heap: list[tuple[float, int, int, int, int]] = []
-        links: dict[tuple[int, int], float] = {}
-
         merge_at = self.th.merge
-
-        def push(a: int, b: int, link: float) -> None:
-            if a > b:
-                a, b = b, a
-            links[(a, b)] = link
-            if link >= merge_at:
-                heapq.heappush(heap, (-link, a, b, version.get(a, 0), version.get(b, 0)))
 
         def merge(keep: int, gone: int, link: float) -> None:
             self.parent[gone] = keep  # the older narrative (lower index) keeps its id
@@ -888,68 +880,73 @@ class Grouper:
             self.members[gone] = []
             self._changed(keep)
             self._changed(gone)
-            version[keep] = version.get(keep, 0) + 1
+            version[keep] += 1
             event = Event("merged", self.nids[keep], other_id=self.nids[gone],
                           score=round(link, 4))
             merged.append(event)
             self.events.append(event)
 
-        first = [(a, b) for a in sorted(neighbours) for b in sorted(neighbours[a]) if a < b]
+        first = [(a, b) for a in sorted(adj) for b in sorted(adj[a]) if a < b]
         first_links = self.average_links(first)
-        links.update(zip(first, first_links, strict=True))
+        for (a, b), link in zip(first, first_links, strict=True):
+            adj[a][b] = adj[b][a] = link
+        n_links = len(first)
         # one heapify instead of a push per pair: the entries are distinct, so they come out
         # in the same order
-        heap.extend((-link, a, b, 0, 0) for (a, b), link in zip(first, first_links, strict=True)
-                    if link >= merge_at)
+        heap = [(-link, a, b, 0, 0) for (a, b), link in zip(first, first_links, strict=True)
+                if link >= merge_at]
         heapq.heapify(heap)
-        del first, first_links  # in `links` and the heap now
+        del first, first_links  # in `adj` and the heap now
+        parent = self.parent
+
         def current(entry: tuple[float, int, int, int, int]) -> bool:
             _, a, b, va, vb = entry
-            return (version.get(a, 0) == va and version.get(b, 0) == vb
-                    and self.parent[a] == a and self.parent[b] == b)
+            return (version[a] == va and version[b] == vb
+                    and parent[a] == a and parent[b] == b)
 
         while heap:
-            if len(heap) > HEAP_SLACK * (len(links) + 1024):
+            if len(heap) > HEAP_SLACK * (n_links + 1024):
                 # drop the stale entries (each merge leaves its old links behind): their
                 # removal changes no pop order, and a merge cascade no longer holds them all
                 heap = [entry for entry in heap if current(entry)]
                 heapq.heapify(heap)
                 if not heap:
                     break
-            neg, keep, gone, va, vb = heapq.heappop(heap)
-            if version.get(keep, 0) != va or version.get(gone, 0) != vb:
-                continue  # stale: one side changed since this link was computed
-            if self.find(keep) != keep or self.find(gone) != gone:
-                continue
+            entry = heapq.heappop(heap)
+            if not current(entry):
+                continue  # stale: one side changed or was merged since this link was computed
+            neg, keep, gone = entry[0], entry[1], entry[2]
             gate = self.th.centroid_merge
             if gate is not None and self.vector_average_link(keep, gone) < gate:
                 continue  # linked by anchors or dates, not by what the members say
             size_keep, size_gone = len(self.members[keep]), len(self.members[gone])
-            near = neighbours.pop(keep, set()) | neighbours.pop(gone, set())
-            old_links = {o: (links.get((keep, o) if keep < o else (o, keep)),
-                             links.get((gone, o) if gone < o else (o, gone))) for o in near}
+            with_keep, with_gone = adj.pop(keep, {}), adj.pop(gone, {})
+            with_keep.pop(gone, None)
+            with_gone.pop(keep, None)
+            n_links -= len(with_keep) + len(with_gone) + 1
             merge(keep, gone, -neg)
-            for o in near:  # `gone` has no links any more
-                links.pop((gone, o) if gone < o else (o, gone), None)
-            links.pop((keep, gone), None)
-            around = {self.find(x) for x in near - {keep, gone}} - {keep}
-            neighbours[keep] = around
-            ordered = sorted(around)
-            fresh = [o for o in ordered if None in old_links.get(o, _NO_LINKS)]
-            computed = dict(zip(fresh, self._links_from(keep, fresh), strict=True))
-            for other in ordered:
-                theirs = neighbours.setdefault(other, set())
-                theirs.discard(gone)
-                theirs.add(keep)
-                with_keep, with_gone = old_links.get(other, _NO_LINKS)
-                if with_keep is not None and with_gone is not None:
-                    # average linkage update (Lance-Williams): no member pairs recomputed
-                    push(keep, other, (size_keep * with_keep + size_gone * with_gone)
-                         / (size_keep + size_gone))
-                else:
-                    push(keep, other, computed[other])
+            # average linkage update (Lance-Williams) where both sides had a link: no member
+            # pairs recomputed; computed afresh where only one side had
+            both = with_keep.keys() & with_gone.keys()
+            total = size_keep + size_gone
+            links = {o: (size_keep * with_keep[o] + size_gone * with_gone[o]) / total
+                     for o in both}
+            fresh = sorted(with_keep.keys() ^ with_gone.keys())
+            links.update(zip(fresh, self._links_from(keep, fresh), strict=True))
+            adj[keep] = links
+            n_links += len(links)
+            v_keep = version[keep]
+            for other, link in links.items():
+                theirs = adj[other]
+                theirs.pop(gone, None)
+                theirs[keep] = link
+                if link >= merge_at:
+                    if keep < other:
+                        heapq.heappush(heap, (-link, keep, other, v_keep, version[other]))
+                    else:
+                        heapq.heappush(heap, (-link, other, keep, version[other], v_keep))
         if self.th.mutual_merge is not None:
-            self._mutual_merges(links, neighbours, merge)
+            self._mutual_merges(adj, merge)
         touched = {self.find(n) for n in self._touched | kept_by_merge}
         self._touched = set()
         for nar in sorted(touched):
@@ -961,20 +958,23 @@ class Grouper:
         self._link_cache.clear()
         return merged
 
-    def _mutual_merges(self, links: dict[tuple[int, int], float],
-                       neighbours: dict[int, set[int]],
+    def _mutual_merges(self, adj: dict[int, dict[int, float]],
                        merge: Callable[[int, int, float], None]) -> None:
         """Merge pairs of live narratives of different main languages that are each
         other's best link when that link reaches `mutual_merge` (and the vector gate), best
         link first; a merged narrative's links are recomputed and the pass repeated (at most
-        `MUTUAL_ROUNDS` times)."""
+        `MUTUAL_ROUNDS` times). `adj` holds the links of the live narratives (both ways)."""
         floor = self.th.mutual_merge if self.th.mutual_merge is not None else math.inf
         gate = self.th.centroid_merge
         if len(self.lang_codes) < 2:
             return  # one language: no two narratives differ in main language
+        # the neighbours of a merged narrative: those of both sides, as they were at the
+        # merge (the links of a narrative absorbed later in the same pass are not followed)
+        neighbours: dict[int, set[int]] = {}
         for _ in range(MUTUAL_ROUNDS):
-            live = {k: v for k, v in links.items()
-                    if v >= floor and self.find(k[0]) == k[0] and self.find(k[1]) == k[1]}
+            live = {(a, b): v for a, theirs in adj.items() if self.find(a) == a
+                    for b, v in theirs.items()
+                    if a < b and v >= floor and self.find(b) == b}
             best: dict[int, tuple[float, int]] = {}
             for (a, b), link in sorted(live.items()):
                 for x, y in ((a, b), (b, a)):
@@ -993,17 +993,21 @@ class Grouper:
                 if gate is not None and self.vector_average_link(a, b) < gate:
                     continue
                 merge(a, b, link)
-                around = (neighbours.pop(a, set()) | neighbours.pop(b, set())) - {a, b}
-                neighbours[a] = {self.find(x) for x in around} - {a}
+                around = (neighbours.pop(a, None) or set(adj.get(a, ()))) | (
+                    neighbours.pop(b, None) or set(adj.get(b, ())))
+                adj.pop(b, None)
+                neighbours[a] = {self.find(x) for x in around - {a, b}} - {a}
                 done.append(a)
             if not done:
                 return
             for keep in done:
                 if self.find(keep) != keep:
                     continue
-                others = [o for o in sorted(neighbours.get(keep, set())) if self.find(o) == o]
-                for other, link in zip(others, self._links_from(keep, others), strict=True):
-                    links[(min(keep, other), max(keep, other))] = link
+                others = [o for o in sorted(neighbours[keep]) if self.find(o) == o]
+                links = dict(zip(others, self._links_from(keep, others), strict=True))
+                adj[keep] = links
+                for other, link in links.items():
+                    adj[other][keep] = link
 
     def _main_language(self, narrative: int) -> int:
         counts = np.bincount(self._lang[np.asarray(self.members[narrative], dtype=np.int64)])
@@ -1027,7 +1031,6 @@ class Grouper:
 
 
 _NO_TERMS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
-_NO_LINKS: tuple[float | None, float | None] = (None, None)
 
 
 def _vector_dtype(rows: int) -> type[np.floating[Any]]:
