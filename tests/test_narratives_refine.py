@@ -280,3 +280,26 @@ def test_sparse_rows_match_the_dict_cosine() -> None:
     matrix = sparse.dot_matrix(picks, picks[::-1])
     np.testing.assert_allclose(matrix, [[lexical_cosine(rows[a], rows[b])
                                          for b in picks[::-1]] for a in picks], atol=1e-12)
+
+
+
+def test_an_item_proposes_merges_with_its_nearest_narratives_only() -> None:
+    """An item near many narratives proposes merging its best one with the next
+    MERGE_CANDIDATES of them (a sparse candidate graph), not with all of them."""
+    from echolens.narratives.grouping import MERGE_CANDIDATES
+
+    # never join on arrival; every narrative in reach is close enough to propose a merge
+    cal = calibration().with_thresholds(join=1e9, merge=-1e9, mutual_merge=None,
+                                        centroid_join=None)
+    stored = corpus(list(range(6)), per_lang=1, seed=3)  # 18 items, one narrative each
+    grouper = Grouper(cal, dim=np.asarray(stored[0]["vector"]).shape[0])
+    ids, prepared = _prepared(stored, cal)
+    grouper.restore(ids, prepared, [f"n{item_id}" for item_id in ids])  # type: ignore[arg-type]
+    new_ids, new_prepared = _prepared(corpus([0], per_lang=1, seed=9)[:1], cal)
+    grouper.add(new_ids, new_prepared)  # type: ignore[arg-type]
+    opened = len(grouper.nids) - 1  # the item opened a narrative of its own
+    pairs = grouper._merge_candidates
+    (best,) = [a for a, b in pairs if b == opened]
+    bridged = {b if a == best else a for a, b in pairs if opened not in (a, b)}
+    assert all(best in pair for pair in pairs)
+    assert len(bridged) == MERGE_CANDIDATES < len(stored) - 1

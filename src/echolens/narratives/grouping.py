@@ -71,6 +71,7 @@ GATE_SAMPLE = 48  # members an item is compared with for the coherence gate
 MUTUAL_ROUNDS = 3  # passes of mutual cross-language merges per refine
 MUTUAL_MIN_SIZE = 2  # members each side needs for a mutual merge
 GATE_TRIES = 3  # narratives (best score first) tried before an item opens its own
+MERGE_CANDIDATES = 4  # runner-up narratives per item proposed for a merge with its best
 LINK_PAIRS = 4096  # pairs whose links are computed together (bounds the temporaries)
 LINK_CELLS = 250_000  # ... and member pairs (one float64 each in ~10 temporaries)
 SEARCH_STEP = 32  # queries per index call while the main thread is busy
@@ -582,7 +583,10 @@ class Grouper:
                     best_nar, best_score = -1, -math.inf
                 else:
                     best_nar, best_score = ranked[0], means[ranked[0]]
-                for other in ranked[1:]:
+                # the item bridges its best narrative and the next ones that reach `merge`
+                # (the nearest few only: a sparse candidate graph, as in k-NN graph
+                # clustering; every extra pair costs a link at each merge of either side)
+                for other in ranked[1:1 + MERGE_CANDIDATES]:
                     if means[other] < th.merge:
                         break
                     self._merge_candidates.add((min(best_nar, other), max(best_nar, other)))
