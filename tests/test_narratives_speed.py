@@ -158,3 +158,26 @@ def test_candidates_are_ordered_as_lexsort_orders_them() -> None:
         z = rng.normal(size=size).round(1)  # many ties
         assert np.array_equal(grouping._by_item_best_first(owner, z, count),
                               np.lexsort((-z, owner)))
+
+
+def test_one_language_link_profile_equals_the_general_one() -> None:
+    """The merged narrative's profile is built on a short path when its sample has one
+    language; it must hold the same values as the path for any mix of languages."""
+    records = [r for r in _many(n=900) if r["lang"] == "en"]
+    cal = _calibration()
+    _, _, grouper = _group(records, cal)
+    checked = 0
+    for nar, members in enumerate(grouper.members):
+        if len(members) < 2:
+            continue
+        grouper._link_cache.clear()
+        short = grouper._link_profile(nar)
+        general = grouper._new_link_profiles([nar])[0]
+        for a, b in ((short.vectors.codes, general.vectors.codes),
+                     (short.vectors.counts, general.vectors.counts),
+                     (short.vectors.sums, general.vectors.sums), (short.days, general.days),
+                     *zip(short.anchors, general.anchors, strict=True),
+                     *zip(short.lexical, general.lexical, strict=True)):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+        checked += 1
+    assert checked >= 5
