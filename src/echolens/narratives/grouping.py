@@ -5,7 +5,10 @@ its nearest already-grouped items and joins the best one when the score reaches 
 threshold; otherwise it opens a new narrative whose id derives from its own id, so the same
 data always gives the same ids. `refine()` then merges narratives whose average link
 reaches the merge threshold; the older narrative keeps its id and both record the merge.
-Untouched narratives never change id.
+Untouched narratives never change id. The pairs refinement considers come from `add`: an
+item whose best narratives score at least `merge` proposes its best one with each of the
+next MERGE_CANDIDATES (a sparse candidate graph: each pair costs a link update at every
+merge of either side, and all pairs of a dense region made refinement slow and big).
 
 The score of item i against item j, in z units (see `calibration`):
 
