@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 
 from echolens.narratives.batch import BatchItem, group_batch, skip_reason
 from echolens.narratives.grouping import Grouper, narrative_id
@@ -87,13 +88,18 @@ def test_metrics_match_the_scorer_conventions() -> None:
 
 
 # -- speed paths that must not change the result -----------------------------------------------
-def test_cached_gate_sums_equal_fresh_ones_as_members_join() -> None:
+@pytest.mark.parametrize("float32_items", [10**9, 0])  # float32 storage; int8 storage
+def test_cached_gate_sums_equal_fresh_ones_as_members_join(
+        float32_items: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """`_place` adds a joining member to a narrative's cached gate sums instead of summing
     the sample again; the cached value must be the fresh one (bit for bit: the gate compares
-    it with a threshold), in every language, and be dropped once the sample is no longer
-    all the members."""
+    it with a threshold), in every language, whatever the vector storage, and be dropped
+    once the sample is no longer all the members."""
+    from echolens.narratives import grouping
     from echolens.narratives.features import day_number, prepare
     from echolens.narratives.grouping import GATE_SAMPLE
+
+    monkeypatch.setattr(grouping, "FLOAT32_ITEMS", float32_items)
 
     records = corpus([0, 1, 2], per_lang=8, seed=3)
     first = {}

@@ -84,8 +84,8 @@ PROFILE_CACHE = 10_000  # narratives whose sampled sums are kept (~1.5 kB each p
 # ... and up to `FLOAT32_ITEMS` items: on the 40k headlines a third of the link sums were
 # computed again after being trimmed; 50,000 sums are ~125 MB at most
 PROFILE_CACHE_SMALL = 50_000
-# items whose vectors are kept as float32 (holding float16 values); float16 above: numpy sums
-# and gathers of float16 cost ~5x those of float32, a million float32 vectors 1.5 GB
+# items whose vectors are kept as float32 (holding float16 values); above, int8 with one
+# float32 scale per vector (a million float32 vectors are 1.5 GB, float16 768 MB, int8 388 MB)
 FLOAT32_ITEMS = 100_000
 # refine's heap is rebuilt without its stale entries when it holds this many times the live
 # links (a merge cascade of 87k merges on 100k near-duplicate items left ~1 GB of them)
@@ -148,6 +148,7 @@ class Grouper:
         self._days = np.zeros(max(expected, 1024), dtype=np.float64)
         self._lang = np.zeros(max(expected, 1024), dtype=np.int16)
         self._nar = np.zeros(max(expected, 1024), dtype=np.int64)
+        self._vec_scale = np.ones(max(expected, 1024), dtype=np.float32)  # of int8 vectors
         self.item_ids: list[str] = []
         self.lexical = SparseRows(expected)
         self.anchors = SparseRows(expected)
@@ -192,18 +193,29 @@ class Grouper:
         if need <= len(self._days):
             return
         size = max(need, 2 * len(self._days))
-        vec = np.zeros((size, self.dim), dtype=_vector_dtype(size))
-        vec[: len(self.item_ids)] = self._vec[: len(self.item_ids)]  # float16 values: exact
+        dtype = _vector_dtype(size)
+        if dtype != self._vec.dtype:  # crossing FLOAT32_ITEMS: the cached sums are float16's
+            self._gate_cache.clear()
+            self._link_cache.clear()
+        vec = np.zeros((size, self.dim), dtype=dtype)
+        n = len(self.item_ids)
+        if dtype == self._vec.dtype:
+            vec[:n] = self._vec[:n]
+        else:
+            vec[:n], self._vec_scale[:n] = _stored(self._vec32(np.arange(n)), dtype)
         self._vec = vec
-        for name in ("_days", "_lang", "_nar"):
+        for name in ("_days", "_lang", "_nar", "_vec_scale"):
             old = getattr(self, name)
             new = np.zeros(size, dtype=old.dtype)
             new[: len(old)] = old
             setattr(self, name, new)
 
-    def _vec32(self, rows: np.ndarray) -> np.ndarray:
-        """The vectors of `rows` as float32 (a copy when stored as float16)."""
-        return np.asarray(self._vec[rows], dtype=np.float32)
+    def _vec32(self, rows: np.ndarray | int) -> np.ndarray:
+        """The stored vectors of `rows` as float32 (a copy when stored as int8)."""
+        vectors = self._vec[rows]
+        if vectors.dtype == np.int8:
+            return np.asarray(vectors.astype(np.float32) * self._vec_scale[rows][..., None])
+        return np.asarray(vectors, dtype=np.float32)
 
     def _cache_size(self) -> int:
         """How many narratives' sums each cache keeps (more for smaller groupings)."""
@@ -225,7 +237,8 @@ class Grouper:
         an item is compared with never depends on where the items before it went."""
         n, count = len(self.item_ids), len(item_ids)
         self._grow(n + count)
-        self._vec[n:n + count] = np.asarray(unit).astype(np.float16)  # the stored precision
+        self._vec[n:n + count], self._vec_scale[n:n + count] = _stored(np.asarray(unit),
+                                                                      self._vec.dtype)
         self._lang[n:n + count] = langs
         self._days[n:n + count] = days
         self._unknown_days = self._unknown_days or bool(np.isnan(days).any())
@@ -253,7 +266,7 @@ class Grouper:
                     and gate.codes[at] == lang):
                 # the sample is all the members: add the newcomer to its language's sum,
                 # in the same order (and so to the same float32 value) as summing afresh
-                gate.sums[at] += self._vec[position]
+                gate.sums[at] += self._vec32(position)
                 gate.counts[at] += 1.0
             else:
                 del self._gate_cache[narrative]
@@ -400,7 +413,7 @@ class Grouper:
         return sums
 
     def _language_sums(self, rows: np.ndarray) -> _Sums:
-        vectors = self._vec[rows]
+        vectors = self._vec32(rows)
         if len(self.lang_codes) == 1 and len(rows):  # one language: no grouping to do
             return _Sums(self._lang[rows[:1]].astype(np.int64),
                          np.asarray([len(rows)], dtype=np.float64),
@@ -693,7 +706,7 @@ class Grouper:
         new_group[0] = True
         np.not_equal(ordered[1:], ordered[:-1], out=new_group[1:])
         starts = np.flatnonzero(new_group)
-        sums = np.add.reduceat(self._vec[flat[order]], starts, axis=0, dtype=np.float32)
+        sums = np.add.reduceat(self._vec32(flat[order]), starts, axis=0, dtype=np.float32)
         groups = ordered[starts]
         counts = np.diff(starts, append=len(flat)).astype(np.float64)
         group_bounds = np.searchsorted(groups // n_lang, np.arange(len(samples) + 1)).tolist()
@@ -730,7 +743,7 @@ class Grouper:
         if not (langs == langs[0]).all():
             return self._link_profiles([narrative])[0]
         _trim(self._link_cache, 1, self._cache_size())
-        sums = np.add.reduce(self._vec[flat], axis=0, dtype=np.float32)[None, :]
+        sums = np.add.reduce(self._vec32(flat), axis=0, dtype=np.float32)[None, :]
         sparse_parts = []
         for weight, sparse in ((self.th.anchor_weight, self.anchors),
                                (self.th.lexical_weight, self.lexical)):
@@ -1024,8 +1037,9 @@ class Grouper:
                 if gate is not None and self.vector_average_link(a, b) < gate:
                     continue
                 merge(a, b, link)
-                around = (neighbours.pop(a, None) or set(adj.get(a, ()))) | (
-                    neighbours.pop(b, None) or set(adj.get(b, ())))
+                around = set()
+                for x in (a, b):  # as of its last mutual merge, else as refinement left it
+                    around |= neighbours.pop(x) if x in neighbours else set(adj.get(x, ()))
                 adj.pop(b, None)
                 neighbours[a] = {self.find(x) for x in around - {a, b}} - {a}
                 done.append(a)
@@ -1052,7 +1066,7 @@ class Grouper:
         return {item: self.narrative_of(i) for i, item in enumerate(self.item_ids)}
 
     def vector(self, position: int) -> np.ndarray:
-        return np.asarray(self._vec[position], dtype=np.float32)
+        return self._vec32(position)
 
     def centroid(self, narrative_id_: str) -> np.ndarray:
         nar = self.nids.index(narrative_id_)
@@ -1064,10 +1078,24 @@ class Grouper:
 _NO_TERMS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 
 
-def _vector_dtype(rows: int) -> type[np.floating[Any]]:
-    """float32 for up to `FLOAT32_ITEMS` rows, else float16 (the values are float16 in both:
-    every result is the same whichever is used)."""
-    return np.float32 if rows <= FLOAT32_ITEMS else np.float16
+def _vector_dtype(rows: int) -> type[np.floating[Any]] | type[np.int8]:
+    """float32 (holding float16 values) for up to `FLOAT32_ITEMS` rows, else int8 with a
+    scale per vector (a cosine moves by ~0.001, a score by a few hundredths of a z)."""
+    return np.float32 if rows <= FLOAT32_ITEMS else np.int8
+
+
+def _stored(unit: np.ndarray, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors at the stored precision and their scales: float16 values (scale 1), or
+    int8 steps of a scale that fits each vector's largest component in 120-127 steps, the
+    scale rounded up to 4 significant bits. Either way a value has at most 12 significant
+    bits, so the sums of a sample (tens of members) are exact in float32 and do not depend
+    on the order of addition (cached gate sums, updated member by member, equal fresh ones)."""
+    if np.dtype(dtype) != np.int8:
+        return unit.astype(np.float16), np.ones(len(unit), dtype=np.float32)
+    peak = np.abs(unit).max(axis=1) if unit.size else np.zeros(len(unit))
+    mantissa, exponent = np.frexp(np.where(peak > 0, peak, 1.0) / 127.0)
+    scale = np.ldexp(np.ceil(mantissa * 16.0) / 16.0, exponent).astype(np.float32)
+    return np.rint(unit / scale[:, None]).astype(np.int8), scale
 
 
 def _by_item_best_first(owner: np.ndarray, z: np.ndarray, count: int) -> np.ndarray:
