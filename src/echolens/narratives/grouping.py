@@ -421,11 +421,13 @@ class Grouper:
         langs = self._lang[rows].astype(np.int64)
         if not len(rows):
             return _Sums(langs, np.zeros(0), np.zeros((0, self.dim), dtype=np.float32))
+        per_lang = np.bincount(langs)
+        codes = np.flatnonzero(per_lang)
+        counts = per_lang[codes]
         order = np.argsort(langs, kind="stable")  # by language, members in order
-        ordered = langs[order]
-        starts = np.flatnonzero(np.diff(ordered, prepend=-1))
-        return _Sums(ordered[starts], np.diff(starts, append=len(rows)).astype(np.float64),
-                     np.add.reduceat(vectors[order], starts, axis=0, dtype=np.float32))
+        return _Sums(codes, counts.astype(np.float64),
+                     np.add.reduceat(vectors[order], np.cumsum(counts) - counts, axis=0,
+                                     dtype=np.float32))
 
     def vector_link(self, query: np.ndarray, lang: int, narrative: int) -> float:
         """Mean vector z (no anchors, no time) of a unit vector against (a spread sample
