@@ -94,8 +94,8 @@ def test_texts_waiting_behind_a_busy_model_are_taken_in_turn_up_to_max_batch() -
         np.testing.assert_array_equal(again.result(10), got[3])
     # the oldest first: one model takes all it may (max_batch), then the rest
     assert model.calls == [texts[:1], texts[1:5], texts[5:]]
-    # the first request left with its own vector; waiting requests embedded the others
-    assert model.threads[0] == first_thread and first_thread not in model.threads[1:]
+    # the model ran in a worker thread of its own, never in a request's thread
+    assert len(set(model.threads)) == 1 and first_thread not in model.threads
     np.testing.assert_allclose(got, HashingEmbedder(64).embed(texts), rtol=1e-6)
     np.testing.assert_array_equal(vectors.get(texts[2]), got[2])  # cached
     assert len(model.calls) == 3
@@ -190,3 +190,47 @@ def test_read_cursor_is_kept_per_thread_and_dropped_after_an_error(tmp_path: Pat
         assert other is not fresh
     finally:
         board.database.close()
+
+
+def test_a_submitted_vector_is_awaited_without_a_thread_and_not_cancelled_by_one_waiter(
+        ) -> None:
+    import asyncio
+
+    model = GatedEmbedder()
+    vectors = QueryVectors([model])
+    future = vectors.submit("biolabs")
+    assert model.entered.wait(10) and not future.done()
+    assert vectors.submit("biolabs") is future  # one embedding per text
+
+    async def leave_early() -> None:  # a client that gives up while its text is embedded
+        waiting = asyncio.ensure_future(asyncio.wrap_future(future))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(leave_early())
+    assert not future.cancelled()
+    model.gate.set()
+    expected = HashingEmbedder(64).embed(["biolabs"])[0]
+    np.testing.assert_allclose(future.result(10), expected, rtol=1e-6)
+    np.testing.assert_array_equal(vectors.get("biolabs"), future.result())  # cached
+    assert vectors.submit("biolabs").done() and model.calls == [["biolabs"]]
+
+
+def test_model_threads_leave_when_idle_and_come_back_for_new_texts() -> None:
+    models = [GatedEmbedder(), GatedEmbedder()]
+    for model in models:
+        model.gate.set()
+    vectors = QueryVectors(models, idle_seconds=0.05)
+    vectors.get("first")
+    for _ in range(500):  # both workers gone, their models idle again
+        with vectors._lock:
+            if len(vectors._idle) == 2:
+                break
+        threading.Event().wait(0.01)
+    else:
+        raise AssertionError("the model threads did not leave")
+    assert vectors.get("second").shape == (64,)
+    threads = {t for model in models for t in model.threads}
+    assert threading.get_ident() not in threads
