@@ -4,7 +4,6 @@ benchmarks/quality_floors.json (STYLE 9). Real data, read from the mirror; skipp
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,13 @@ FLOORS = json.loads((REPO / "benchmarks" / "quality_floors.json").read_text(enco
 
 
 def _data_dir() -> Path:
-    from echolens.errors import DataNotFound
+    """The data sets folder `echolens` reads (`data_dir` returns a path whether it exists or
+    not; the loaders fail later), required like the dev sets."""
     from echolens.ingest.datasets import data_dir
 
-    try:
-        return data_dir()
-    except DataNotFound:
-        require_data(Path(os.environ.get("ECHOLENS_DATA_DIR", REPO.parent / "shared" / "datasets")),
-                     "real data sets (set ECHOLENS_DATA_DIR to the mirror)")
-        raise
+    path = data_dir()
+    require_data(path, "real data sets (set ECHOLENS_DATA_DIR to the mirror)")
+    return path
 
 
 @pytest.mark.slow
