@@ -734,29 +734,17 @@ class Grouper:
         return out
 
     def _link_profile(self, narrative: int) -> _LinkProfile:
-        """The `_LinkProfile` of one narrative (after each merge, the merged one's): in
-        fewer numpy calls than `_new_link_profiles` when its sample has one language, to
-        the same values (one sequential sum of the same rows)."""
+        """The `_LinkProfile` of one narrative (after each merge, the merged one's): its
+        per-language sums as the gate computes them, in fewer numpy calls than
+        `_new_link_profiles` needs for many, to the same values (sums of the same rows)."""
         cached = self._link_cache.get(narrative)
         if cached is not None:
             return cached
-        flat = np.asarray(_sample(self.members[narrative]), dtype=np.int64)
-        langs = self._lang[flat]
-        if not (langs == langs[0]).all():
-            return self._link_profiles([narrative])[0]
+        rows = np.asarray(_sample(self.members[narrative]), dtype=np.int64)
         _trim(self._link_cache, 1, self._cache_size())
-        sums = np.add.reduce(self._vec32(flat), axis=0, dtype=np.float32)[None, :]
-        sparse_parts = []
-        for weight, sparse in ((self.th.anchor_weight, self.anchors),
-                               (self.th.lexical_weight, self.lexical)):
-            if weight and sparse.nnz:
-                _, keys, vals = sparse.group_sums(flat, np.zeros(len(flat), np.int64), 1)
-                sparse_parts.append((keys, vals))
-            else:
-                sparse_parts.append(_NO_TERMS)
-        profile = _LinkProfile(
-            _Sums(langs[:1].astype(np.int64), np.array([float(len(flat))]), sums),
-            self._days[flat], sparse_parts[0], sparse_parts[1])
+        profile = _LinkProfile(self._language_sums(rows), self._days[rows],
+                               _term_sums(self.anchors, self.th.anchor_weight, rows),
+                               _term_sums(self.lexical, self.th.lexical_weight, rows))
         self._link_cache[narrative] = profile
         return profile
 
@@ -1078,6 +1066,15 @@ class Grouper:
 
 
 _NO_TERMS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+
+
+def _term_sums(sparse: SparseRows, weight: float, rows: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The sum of the sparse rows `rows` as (sorted keys, weights); none when unweighted."""
+    if not weight or not sparse.nnz:
+        return _NO_TERMS
+    _, keys, vals = sparse.group_sums(rows, np.zeros(len(rows), dtype=np.int64), 1)
+    return keys, vals
 
 
 def _vector_dtype(rows: int) -> type[np.floating[Any]] | type[np.int8]:
