@@ -234,3 +234,20 @@ def test_model_threads_leave_when_idle_and_come_back_for_new_texts() -> None:
     assert vectors.get("second").shape == (64,)
     threads = {t for model in models for t in model.threads}
     assert threading.get_ident() not in threads
+
+
+def test_close_lets_the_batch_in_the_model_finish_and_stops_the_threads() -> None:
+    """At exit (`close`, registered with atexit) no model thread may still be inside the
+    engine: a thread the interpreter kills there aborts the whole process."""
+    model = GatedEmbedder()
+    vectors = QueryVectors([model], idle_seconds=60.0)
+    future = vectors.submit("in the model")
+    assert model.entered.wait(10)
+    closer = threading.Thread(target=vectors.close)
+    closer.start()
+    closer.join(0.2)
+    assert closer.is_alive()  # waits for the batch in the model
+    model.gate.set()
+    closer.join(10)
+    assert not closer.is_alive() and future.result(1).shape == (64,)
+    assert not any(worker.is_alive() for worker in vectors._workers)

@@ -27,6 +27,9 @@ from echolens.api.search import (
     SearchResult,
     api_json,
 )
+from echolens.api.search import (
+    check_text as check_query_text,
+)
 from echolens.errors import NotFound, UsageError
 
 router = APIRouter(prefix="/api")
@@ -66,15 +69,7 @@ Cur = Annotated[duckdb.DuckDBPyConnection, Depends(cursor)]
 
 def check_text(value: str | None, name: str) -> str | None:
     """Reject text DuckDB and the models cannot take (NUL, lone surrogates) with a 4xx."""
-    if value is None:
-        return None
-    if "\x00" in value:
-        raise UsageError(f"{name} contains a NUL character", "remove it")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise UsageError(f"{name} is not valid Unicode text", "send UTF-8 text") from exc
-    return value
+    return None if value is None else check_query_text(value, name)
 
 
 def _cell(value: Any) -> Any:

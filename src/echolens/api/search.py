@@ -12,11 +12,13 @@ Query vectors are cached by text."""
 
 from __future__ import annotations
 
+import atexit
 import bisect
 import json
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -142,9 +144,7 @@ class SearchHit:
 
     def scored(self, keyword: bool, similarity: float | None) -> SearchHit:
         """This hit with one query's scores (`dataclasses.replace` took ~10 us a hit)."""
-        return SearchHit(self.id, self.source, self.source_name, self.ecosystem, self.lang,
-                         self.published_at, self.url, self.title, self.text, keyword,
-                         similarity, self.narrative_id, self.narrative_label)
+        return SearchHit(**{**self.__dict__, "keyword": keyword, "similarity": similarity})
 
     def json_parts(self) -> tuple[bytes, bytes]:
         """The hit's JSON (`api_json(as_dict())`) before and after its per-query fields:
@@ -427,6 +427,9 @@ class QueryVectors:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Condition()  # notified when texts start waiting
         self._idle: list[Embedder] = list(embedders)  # models without a worker thread
+        self._workers: list[threading.Thread] = []
+        self._closing = False
+        _OPEN_QUERY_VECTORS.add(self)
         self._waiting: deque[str] = deque()
         self._pending: dict[str, Future[np.ndarray]] = {}
 
@@ -474,16 +477,32 @@ class QueryVectors:
 
     def _start_workers(self) -> None:
         """A worker thread for every model without one (the lock is held)."""
-        while self._idle:
-            threading.Thread(target=self._work, args=(self._idle.pop(),), daemon=True,
-                             name="echolens-query-model").start()
+        self._workers = [w for w in self._workers if w.is_alive()]
+        while self._idle and not self._closing:
+            worker = threading.Thread(target=self._work, args=(self._idle.pop(),), daemon=True,
+                                      name="echolens-query-model")
+            worker.start()
+            self._workers.append(worker)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the workers once their current batch is done, and wait for them. Run at
+        exit: a daemon thread still inside the model when the interpreter finalises is killed
+        on its way back to Python, through the engine's C++ frames, and aborts the process
+        ("FATAL: exception not rethrown")."""
+        with self._lock:
+            self._closing = True
+            self._lock.notify_all()
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(timeout)
 
     def _work(self, embedder: Embedder) -> None:
         """Embed waiting texts with `embedder`, a fair share at a time, until none came for
         `idle_seconds`."""
         while True:
             with self._lock:
-                if not self._lock.wait_for(lambda: self._waiting, self.idle_seconds):
+                if not self._lock.wait_for(lambda: self._waiting or self._closing,
+                                           self.idle_seconds) or self._closing:
                     self._idle.append(embedder)
                     return
                 share = -(-len(self._waiting) // self._models)  # ceil
@@ -513,13 +532,25 @@ class QueryVectors:
             future.set_result(vector)
 
 
-def _utf8(text: str) -> bool:
-    """Whether `text` has a UTF-8 form (no lone surrogates): the model reads only that."""
+_OPEN_QUERY_VECTORS: weakref.WeakSet[QueryVectors] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_query_vectors() -> None:
+    for vectors in list(_OPEN_QUERY_VECTORS):
+        vectors.close()
+
+
+def check_text(value: str, name: str) -> str:
+    """`value` when DuckDB and the models can take it, else a `UsageError` (a 4xx in the
+    API): no NUL character, no lone surrogate (no UTF-8 form)."""
+    if "\x00" in value:
+        raise UsageError(f"{name} contains a NUL character", "remove it")
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UsageError(f"{name} is not valid Unicode text", "send UTF-8 text") from exc
+    return value
 
 
 def like_pattern(text: str) -> str:
@@ -596,8 +627,11 @@ class ItemSearch:
         are not loaded yet (`search` then embeds in its own thread, as always)."""
         text = " ".join(text.split())
         queries = self._queries
-        if (queries is None or mode == "keyword" or not text or len(text) > MAX_QUERY_CHARS
-                or "\x00" in text or not _utf8(text)):
+        if queries is None or mode == "keyword" or not text or len(text) > MAX_QUERY_CHARS:
+            return None
+        try:
+            check_text(text, "q")
+        except UsageError:
             return None  # an invalid text is refused by the search, not sent to a model
         return queries.submit(text)
 
