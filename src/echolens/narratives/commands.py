@@ -14,6 +14,7 @@ from echolens.errors import EcholensError, UsageError
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Store file [env: ECHOLENS_DB].")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+MAX_PROBLEMS_SHOWN = 20  # input lines with a problem printed one by one by `cluster`
 
 
 def _fail(exc: EcholensError) -> typer.Exit:
@@ -185,7 +186,13 @@ def cluster(
         summary = cluster_file(input_path, output_path, cache_db=db)
     except EcholensError as exc:
         raise _fail(exc) from exc
-    typer.echo(json.dumps(summary, ensure_ascii=False), err=True)
+    problems = summary.pop("problems")
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        typer.echo(f"warning: {problem}", err=True)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        typer.echo(f"warning: ... {len(problems) - MAX_PROBLEMS_SHOWN} more lines with "
+                   "problems", err=True)
+    typer.echo(json.dumps(summary | {"problems": len(problems)}, ensure_ascii=False), err=True)
 
 
 def register(app: typer.Typer) -> None:
