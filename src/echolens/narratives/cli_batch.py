@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from echolens.embed.base import Embedder
+from echolens.errors import UsageError
 from echolens.narratives.batch import BatchItem, group_batch, skip_reason
 from echolens.narratives.calibration import Calibration, load_calibration
 from echolens.narratives.features import day_number
@@ -28,11 +29,18 @@ def read_batch(path: Path) -> tuple[list[BatchItem], list[str]]:
     items: list[BatchItem] = []
     problems: list[str] = []
     first_line: dict[str, int] = {}
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, 1):
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}", "give --input a JSONL file of items")
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(f"{where}: not UTF-8 text; skipped: save the file as UTF-8")
+                continue
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
