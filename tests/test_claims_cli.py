@@ -75,6 +75,25 @@ def test_import_list_and_batch_match(cli: tuple[typer.Typer, list[str]],
     assert scores == sorted(scores, reverse=True)
 
 
+def test_match_skips_unreadable_query_lines_and_answers_the_rest(
+        cli: tuple[typer.Typer, list[str]], tmp_path: Path) -> None:
+    app, db = cli
+    runner = CliRunner()
+    assert runner.invoke(app, ["factchecks", "import", str(_facts(tmp_path)), "--format",
+                               "jsonl", *db]).exit_code == 0
+    queries = tmp_path / "q.jsonl"
+    queries.write_bytes(b'{"id": "q1", "text": "Poland wants to annex western Ukraine"}\n'
+                        b'{"id": "latin1", "text": "caf\xe9 claim"}\n'
+                        b'not json\n'
+                        b'{"id": "q2", "text": "Western vaccines kill people"}\n')
+    out = tmp_path / "m.jsonl"
+    result = runner.invoke(app, ["match", "--queries", str(queries), "--top-k", "1",
+                                 "--output", str(out), *db])
+    assert result.exit_code == 0, result.output
+    assert "line 2: not UTF-8" in result.stderr and "line 3: not JSON" in result.stderr
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["q1", "q2"]
+
+
 def test_match_text_prints_a_table_with_an_explanation(
         cli: tuple[typer.Typer, list[str]], tmp_path: Path) -> None:
     app, db = cli

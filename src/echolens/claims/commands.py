@@ -103,8 +103,13 @@ def factchecks_list(
 def _read_queries(path: Path) -> tuple[list[Query], list[str]]:
     queries: list[Query] = []
     problems: list[str] = []
-    with path.open(encoding="utf-8") as handle:
-        for n, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for n, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(f"line {n}: not UTF-8 text (save the file as UTF-8)")
+                continue
             if not line.strip():
                 continue
             try:
