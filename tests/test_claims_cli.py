@@ -75,7 +75,7 @@ def test_import_list_and_batch_match(cli: tuple[typer.Typer, list[str]],
     assert scores == sorted(scores, reverse=True)
 
 
-def test_match_skips_unreadable_query_lines_and_answers_the_rest(
+def test_match_warns_of_unreadable_query_lines_and_answers_the_rest(
         cli: tuple[typer.Typer, list[str]], tmp_path: Path) -> None:
     app, db = cli
     runner = CliRunner()
@@ -90,8 +90,9 @@ def test_match_skips_unreadable_query_lines_and_answers_the_rest(
     result = runner.invoke(app, ["match", "--queries", str(queries), "--top-k", "1",
                                  "--output", str(out), *db])
     assert result.exit_code == 0, result.output
-    assert "line 2: not UTF-8" in result.stderr and "line 3: not JSON" in result.stderr
-    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["q1", "q2"]
+    assert "line 2: not valid UTF-8" in result.stderr and "line 3: not JSON" in result.stderr
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["q1", "latin1",
+                                                                          "q2"]
 
 
 def test_match_text_prints_a_table_with_an_explanation(

@@ -107,9 +107,10 @@ def _read_queries(path: Path) -> tuple[list[Query], list[str]]:
         for n, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                problems.append(f"line {n}: not UTF-8 text (save the file as UTF-8)")
-                continue
+            except UnicodeDecodeError:  # kept, as the fact-check importers keep such rows
+                problems.append(f"line {n}: not valid UTF-8, the bytes that are not were "
+                                "replaced by U+FFFD (save the file as UTF-8)")
+                line = raw.decode("utf-8", errors="replace")
             if not line.strip():
                 continue
             try:

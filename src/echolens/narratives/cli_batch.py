@@ -24,8 +24,9 @@ def read_batch(path: Path) -> tuple[list[BatchItem], list[str]]:
 
     A line that is not a JSON object with an "id" is skipped (its problem says which line
     and what to fix), as is a second line with an id already read; the rest are grouped.
-    An unreadable `published_at` is dropped with a problem (the item is grouped as undated);
-    a missing or empty text gives the item no narrative, with the reason, later."""
+    An unreadable `published_at` is dropped with a problem (the item is grouped as undated),
+    bytes that are not UTF-8 are replaced with a problem; a missing, empty or non-string
+    text gives the item no narrative, with the reason, later."""
     items: list[BatchItem] = []
     problems: list[str] = []
     first_line: dict[str, int] = {}
@@ -36,9 +37,10 @@ def read_batch(path: Path) -> tuple[list[BatchItem], list[str]]:
             where = f"{path}:{number}"
             try:
                 line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                problems.append(f"{where}: not UTF-8 text; skipped: save the file as UTF-8")
-                continue
+            except UnicodeDecodeError:  # kept, as the fact-check importers keep such rows
+                problems.append(f"{where}: not valid UTF-8; the bytes that are not were "
+                                "replaced by U+FFFD: save the file as UTF-8")
+                line = raw.decode("utf-8", errors="replace")
             if not line.strip():
                 continue
             try:
