@@ -93,6 +93,11 @@ def test_match_warns_of_unreadable_query_lines_and_answers_the_rest(
     assert "line 2: not valid UTF-8" in result.stderr and "line 3: not JSON" in result.stderr
     assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["q1", "latin1",
                                                                           "q2"]
+    assert list(tmp_path.glob("*.partial")) == []
+    itself = runner.invoke(app, ["match", "--queries", str(queries), "--output", str(queries),
+                                 *db])
+    assert itself.exit_code == 2 and "is the queries file" in itself.stderr
+    assert queries.read_bytes().startswith(b'{"id": "q1"')  # untouched
 
 
 def test_match_text_prints_a_table_with_an_explanation(

@@ -116,10 +116,10 @@ def _read_queries(path: Path) -> tuple[list[Query], list[str]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                problems.append(f"line {n}: not JSON ({exc.msg})")
+                problems.append(f"line {n}: not JSON ({exc.msg}); skipped")
                 continue
             if not isinstance(record, dict) or not str(record.get("text") or "").strip():
-                problems.append(f"line {n}: needs a non-empty \"text\"")
+                problems.append(f"line {n}: needs a non-empty \"text\"; skipped")
                 continue
             qid = str(record.get("id") if record.get("id") is not None else f"line-{n}")
             queries.append(Query(qid, str(record["text"]), record.get("lang")))
@@ -141,11 +141,13 @@ def match(
     if queries is not None:
         if not queries.exists():
             raise _fail(f"no such file: {queries}")
+        if output is not None and output.resolve() == queries.resolve():
+            raise _fail(f"--output is the queries file {queries}: write to another file")
         batch, problems = _read_queries(queries)
     else:
         batch = [Query("text", text or "")]
     for problem in problems:
-        err.print(f"warning: skipped {problem}", highlight=False, markup=False)
+        err.print(f"warning: {problem}", highlight=False, markup=False)
     with _open(db) as database:
         try:
             matcher = ClaimMatcher.from_store(database.store, default_encoder())
@@ -167,7 +169,9 @@ def match(
         for m in found]}, ensure_ascii=False) for q, found in zip(batch, results, strict=True)]
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        partial = output.with_name(output.name + ".partial")  # whole or not at all
+        partial.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        os.replace(partial, output)
         err.print(f"{len(lines)} queries matched, written to {output}", highlight=False)
     else:
         sys.stdout.write("".join(line + "\n" for line in lines))
