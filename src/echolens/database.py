@@ -26,6 +26,7 @@ from echolens.ingest.normalize import NormalizeConfig
 from echolens.ingest.pipeline import DEFAULT_BATCH, FILE_CONNECTORS, Ingestor, IngestReport
 from echolens.ingest.rejects import make_reject
 from echolens.model import Provenance, RawItem, Reject, Source
+from echolens.output_files import written_whole
 from echolens.sources.registry import SourceResolver, read_sources_file
 from echolens.store.duckdb_store import DuckDBStore
 from echolens.text.langid import LanguageIdentifier
@@ -197,9 +198,7 @@ class Database:
     def export_rejects(self, output: str | Path, reason: str | None = None) -> int:
         """Write the open rejects as JSON Lines: reason, detail, place and raw payload."""
         rows = self.store.rejects(reason)
-        target = Path(output)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("w", encoding="utf-8") as handle:
+        with written_whole(output) as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         return len(rows)

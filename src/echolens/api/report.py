@@ -22,6 +22,7 @@ from echolens.api.charts import colour, heat, ink
 from echolens.database import Database
 from echolens.echo.timing import narrative_timing
 from echolens.errors import UsageError
+from echolens.output_files import written_whole
 
 MAX_REPORT_ITEMS = 2000
 MAX_REPORT_NARRATIVES = 30
@@ -101,8 +102,8 @@ def ecosystems_report(db: Database | duckdb.DuckDBPyConnection, ecosystems: list
 
 def write_report(html: str, out: str | Path) -> Path:
     target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(html, encoding="utf-8")
+    with written_whole(target) as handle:
+        handle.write(html)
     return target
 
 

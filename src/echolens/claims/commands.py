@@ -20,6 +20,7 @@ from echolens.claims.importers import FORMATS, read_factchecks
 from echolens.claims.service import ClaimMatcher, Query
 from echolens.claims.storage import FactCheckStore
 from echolens.errors import EcholensError
+from echolens.output_files import written_whole
 
 console = Console()
 err = Console(stderr=True)
@@ -168,10 +169,8 @@ def match(
            if text is not None else {})
         for m in found]}, ensure_ascii=False) for q, found in zip(batch, results, strict=True)]
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial = output.with_name(output.name + ".partial")  # whole or not at all
-        partial.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        os.replace(partial, output)
+        with written_whole(output) as handle:
+            handle.write("".join(line + "\n" for line in lines))
         err.print(f"{len(lines)} queries matched, written to {output}", highlight=False)
     else:
         sys.stdout.write("".join(line + "\n" for line in lines))

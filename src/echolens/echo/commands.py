@@ -19,6 +19,7 @@ import typer
 from echolens.echo.aliases import AliasTable
 from echolens.echo.citations import LANGS, trace_citations
 from echolens.errors import EcholensError
+from echolens.output_files import check_not_input, written_whole
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Store file [env: ECHOLENS_DB].")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -75,10 +76,15 @@ def extract(
     output: Annotated[Path, typer.Option("--output", help="JSONL: {id, citations}.")],
 ) -> None:
     """Write the named sources each item cites; bad lines are reported and skipped."""
+    try:
+        check_not_input(output, input)
+    except EcholensError as exc:
+        raise _fail(exc) from exc
     table = AliasTable.load()
     done = cited = 0
     bad: list[BadLine] = []
-    with input.open(encoding="utf-8") as src, output.open("w", encoding="utf-8") as out:
+    # bytes that are not UTF-8 are replaced (as the importers do) rather than ending the run
+    with input.open(encoding="utf-8", errors="replace") as src, written_whole(output) as out:
         for item in read_items(iter(src)):
             if isinstance(item, BadLine):
                 bad.append(item)

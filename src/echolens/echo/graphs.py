@@ -24,6 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from echolens.errors import UsageError
+from echolens.output_files import written_whole
 
 AttrValue = str | int | float | bool | None
 GRAPH_FORMATS = ("graphml", "gexf", "csv", "parquet")
@@ -202,7 +203,7 @@ def _csv(nodes: Sequence[Node], edges: Sequence[Edge], folder: Path) -> list[Pat
     for file_name, cols, rows in (("nodes.csv", node_cols, node_rows),
                                   ("edges.csv", edge_cols, edge_rows)):
         target = folder / file_name
-        with target.open("w", encoding="utf-8", newline="") as handle:
+        with written_whole(target, newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=cols, extrasaction="ignore")
             writer.writeheader()
             for row in rows:

