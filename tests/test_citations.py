@@ -223,3 +223,8 @@ def test_cli_extract(tmp_path: Path) -> None:
     assert rows[2]["citations"] == []
     assert ":2: skipped: invalid JSON" in result.stderr
     assert ":4: skipped: missing or invalid 'text'" in result.stderr
+    before = src.read_bytes()
+    itself = CliRunner().invoke(app, ["citations", "extract", "--input", str(src),
+                                      "--output", str(src)])
+    assert itself.exit_code == 2 and "is the input file" in itself.stderr
+    assert src.read_bytes() == before  # was truncated before it was read
