@@ -2,7 +2,8 @@
 
 The vectors are SYNTHETIC: each item is a real item's multilingual-e5 vector (the dev gold
 items, `eval-dev/narratives`, embedded once and cached under `.cache/narratives_eval/`) plus
-Gaussian noise, with that item's language; dates are spread over one year in input order.
+Gaussian noise, with that item's language; dates are spread over one year in input order
+(`--steady`: over one year per 100,000 items, the same daily volume at every size).
 So the items are "drawn around real centroids"; they carry no text, so the lexical and
 anchor parts of the score are off (they cost per-item time that is linear anyway).
 
@@ -16,7 +17,7 @@ same run is the smallest size: time and memory ratios against it show the growth
 (linear growth would be a time ratio equal to the size ratio).
 
 Usage: `.venv/bin/python benchmarks/narratives_scaling.py [--sizes 10000,100000,1000000]
-[--previous]` (`--previous`: the calibration before the coherence gates, as a baseline)
+[--steady] [--previous]` (`--previous`: the calibration before the coherence gates, as a baseline)
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ RUN = 100_000  # items per "run": add them, then refine (as the store pipeline d
 NOISE = 0.02  # per-dimension sd around the real vector (unit vectors of dim 384)
 
 
-def worker(n: int, seed: int = 0, previous: bool = False) -> dict[str, float]:
+def worker(n: int, seed: int = 0, previous: bool = False, steady: bool = False
+           ) -> dict[str, float]:
     gold = load_gold()
     base = embeddings([r["text"] for r in gold])
     langs_base = [r["lang"] for r in gold]
@@ -61,7 +63,10 @@ def worker(n: int, seed: int = 0, previous: bool = False) -> dict[str, float]:
         pick = rng.integers(0, len(gold), size=size)
         vecs = base[pick] + NOISE * rng.standard_normal(size=(size, base.shape[1]),
                                                          dtype=np.float32)
-        days = 19000.0 + 365.0 * (first + np.arange(size)) / n
+        # one year whatever n (denser as n grows), or one year per 100,000 items (`steady`:
+        # a constant daily volume, a longer history as n grows)
+        span = 365.0 * n / RUN if steady else 365.0
+        days = 19000.0 + span * (first + np.arange(size)) / n
         prepared = prepare(vecs, [langs_base[i] for i in pick], [""] * size, days.tolist(), cal)
         del vecs
         grouper.add([f"s{first + k:07d}" for k in range(size)], prepared)
@@ -79,22 +84,28 @@ def worker(n: int, seed: int = 0, previous: bool = False) -> dict[str, float]:
             "splits": sum(e.kind == "split" for e in events)}
 
 
-def run(sizes: list[int], previous: bool = False) -> str:
+def run(sizes: list[int], previous: bool = False, steady: bool = False) -> str:
     rows = []
     for n in sizes:
         out = subprocess.run([sys.executable, __file__, "--worker", str(n),
-                              *(["--previous"] if previous else [])], check=True,
+                              *(["--previous"] if previous else []),
+                              *(["--steady"] if steady else [])], check=True,
                              capture_output=True, text=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = rows[0]
     lines = [
-        "## Narratives: scaling (synthetic vectors around real ones)\n",
+        "## Narratives: scaling (synthetic vectors around real ones"
+        + (", constant daily volume)\n" if steady else ")\n"),
         f"Command: `python benchmarks/narratives_scaling.py --sizes "
-        f"{','.join(str(s) for s in sizes)}{' --previous' if previous else ''}`  \n"
+        f"{','.join(str(s) for s in sizes)}{' --previous' if previous else ''}"
+        f"{' --steady' if steady else ''}`  \n"
         + ("Calibration: the PREVIOUS one (no coherence gates, no mutual merges).  \n"
            if previous else "") + f"Machine: {machine()}  \n"
         "Items are SYNTHETIC: real dev-gold multilingual-e5 vectors plus Gaussian noise "
-        f"(sd {NOISE}), same language, dates spread over a year; no text, so the lexical "
+        f"(sd {NOISE}), same language, dates spread over "
+        + ("one year per 100,000 items (the same daily volume at every size, a longer "
+           "history)" if steady else "a year (denser in time as the size grows)")
+        + "; no text, so the lexical "
         "and anchor terms are off. One fresh process per size; chunks of 20,000, refined "
         "after every 100,000 items (as the store refines after each run). Baseline: "
         f"the {base['n']:,}-item run of the same invocation. Goals: near-linear growth, "
@@ -116,14 +127,18 @@ def run(sizes: list[int], previous: bool = False) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--steady", action="store_true",
+                        help="dates over one year per 100,000 items (a constant daily volume) "
+                             "instead of one year whatever the size")
     parser.add_argument("--previous", action="store_true",
                         help="use the calibration before the coherence gates (a baseline)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, previous=args.previous)))
+        print(json.dumps(worker(args.worker, previous=args.previous, steady=args.steady)))
         return
-    print(run([int(x) for x in args.sizes.split(",") if x], previous=args.previous))
+    print(run([int(x) for x in args.sizes.split(",") if x], previous=args.previous,
+              steady=args.steady))
 
 
 if __name__ == "__main__":
