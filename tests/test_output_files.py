@@ -13,10 +13,9 @@ from echolens.output_files import check_not_input, written_whole
 def test_a_failure_half_way_leaves_the_previous_file_and_no_partial(tmp_path: Path) -> None:
     target = tmp_path / "out.jsonl"
     target.write_text("previous\n", encoding="utf-8")
-    with pytest.raises(RuntimeError, match="disk full"):
-        with written_whole(target) as handle:
-            handle.write("half of the new ")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError, match="disk full"), written_whole(target) as handle:
+        handle.write("half of the new ")
+        raise RuntimeError("disk full")
     assert target.read_text(encoding="utf-8") == "previous\n"
     assert list(tmp_path.iterdir()) == [target]
 
