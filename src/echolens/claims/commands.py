@@ -20,6 +20,7 @@ from echolens.claims.importers import FORMATS, read_factchecks
 from echolens.claims.service import ClaimMatcher, Query
 from echolens.claims.storage import FactCheckStore
 from echolens.errors import EcholensError
+from echolens.input_lines import NOT_UTF8, utf8_lines
 from echolens.output_files import written_whole
 
 console = Console()
@@ -104,26 +105,21 @@ def factchecks_list(
 def _read_queries(path: Path) -> tuple[list[Query], list[str]]:
     queries: list[Query] = []
     problems: list[str] = []
-    with path.open("rb") as handle:
-        for n, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:  # kept, as the fact-check importers keep such rows
-                problems.append(f"line {n}: not valid UTF-8, the bytes that are not were "
-                                "replaced by U+FFFD (save the file as UTF-8)")
-                line = raw.decode("utf-8", errors="replace")
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(f"line {n}: not JSON ({exc.msg}); skipped")
-                continue
-            if not isinstance(record, dict) or not str(record.get("text") or "").strip():
-                problems.append(f"line {n}: needs a non-empty \"text\"; skipped")
-                continue
-            qid = str(record.get("id") if record.get("id") is not None else f"line-{n}")
-            queries.append(Query(qid, str(record["text"]), record.get("lang")))
+    for n, line, replaced in utf8_lines(path):
+        if replaced:
+            problems.append(f"line {n}: {NOT_UTF8}")
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {n}: not JSON ({exc.msg}); skipped")
+            continue
+        if not isinstance(record, dict) or not str(record.get("text") or "").strip():
+            problems.append(f"line {n}: needs a non-empty \"text\"; skipped")
+            continue
+        qid = str(record.get("id") if record.get("id") is not None else f"line-{n}")
+        queries.append(Query(qid, str(record["text"]), record.get("lang")))
     return queries, problems
 
 

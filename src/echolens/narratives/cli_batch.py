@@ -14,6 +14,7 @@ import numpy as np
 
 from echolens.embed.base import Embedder
 from echolens.errors import UsageError
+from echolens.input_lines import NOT_UTF8, utf8_lines
 from echolens.narratives.batch import BatchItem, group_batch, skip_reason
 from echolens.narratives.calibration import Calibration, load_calibration
 from echolens.narratives.features import day_number
@@ -33,49 +34,44 @@ def read_batch(path: Path) -> tuple[list[BatchItem], list[str]]:
     first_line: dict[str, int] = {}
     if not path.is_file():
         raise UsageError(f"no such file: {path}", "give --input a JSONL file of items")
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            where = f"{path}:{number}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:  # kept, as the fact-check importers keep such rows
-                problems.append(f"{where}: not valid UTF-8; the bytes that are not were "
-                                "replaced by U+FFFD: save the file as UTF-8")
-                line = raw.decode("utf-8", errors="replace")
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{where}: not JSON ({exc.msg}); skipped: write one JSON "
-                                "object per line")
-                continue
-            if not isinstance(record, dict) or record.get("id") in (None, ""):
-                problems.append(f'{where}: not an object with an "id"; skipped: each line '
-                                'must be {"id", "text", ...}')
-                continue
-            item_id = str(record["id"])
-            if item_id in first_line:
-                problems.append(f"{where}: duplicate id {item_id!r} (first on line "
-                                f"{first_line[item_id]}); skipped: give every item a unique id")
-                continue
-            first_line[item_id] = number
-            published = record.get("published_at")
-            if published not in (None, "") and math.isnan(day_number(published)):
-                problems.append(f"{where}: item {item_id!r} published_at {published!r} is not "
-                                "an ISO date; grouped as undated: use e.g. 2022-03-10T08:00:00Z")
-                published = None
-            text = record.get("text")
-            if text is not None and not isinstance(text, str):
-                problems.append(f"{where}: item {item_id!r} text is not a string; no "
-                                "narrative: send the text as a JSON string")
-                text = ""
-            items.append(BatchItem(
-                id=item_id, text=text or "",
-                lang=str(record.get("lang") or ""),
-                published_at=published if isinstance(published, str) else None,
-                source=None if record.get("source") is None else str(record["source"]),
-            ))
+    for number, line, replaced in utf8_lines(path):
+        where = f"{path}:{number}"
+        if replaced:
+            problems.append(f"{where}: {NOT_UTF8}")
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: not JSON ({exc.msg}); skipped: write one JSON "
+                            "object per line")
+            continue
+        if not isinstance(record, dict) or record.get("id") in (None, ""):
+            problems.append(f'{where}: not an object with an "id"; skipped: each line '
+                            'must be {"id", "text", ...}')
+            continue
+        item_id = str(record["id"])
+        if item_id in first_line:
+            problems.append(f"{where}: duplicate id {item_id!r} (first on line "
+                            f"{first_line[item_id]}); skipped: give every item a unique id")
+            continue
+        first_line[item_id] = number
+        published = record.get("published_at")
+        if published not in (None, "") and math.isnan(day_number(published)):
+            problems.append(f"{where}: item {item_id!r} published_at {published!r} is not "
+                            "an ISO date; grouped as undated: use e.g. 2022-03-10T08:00:00Z")
+            published = None
+        text = record.get("text")
+        if text is not None and not isinstance(text, str):
+            problems.append(f"{where}: item {item_id!r} text is not a string; no "
+                            "narrative: send the text as a JSON string")
+            text = ""
+        items.append(BatchItem(
+            id=item_id, text=text or "",
+            lang=str(record.get("lang") or ""),
+            published_at=published if isinstance(published, str) else None,
+            source=None if record.get("source") is None else str(record["source"]),
+        ))
     return items, problems
 
 
