@@ -90,7 +90,7 @@ def test_search_answer_bytes_are_the_generic_encoding(board: Dashboard, filters:
     for text, mode in [*QUERIES, ("biolabs", "keyword"), ("", "hybrid")]:
         with board.cursor() as cur:
             fast = routes._search_body(board, cur, text, mode, filters, 7, 0)
-            generic = routes.json_bytes(routes._search_now(board, cur, text, mode, filters,
+            generic = api_json(routes._search_now(board, cur, text, mode, filters,
                                                            7, 0))
         assert fast == generic
         assert json.loads(fast)["q"] == text
