@@ -449,10 +449,6 @@ class QueryVectors:
 
     def get(self, text: str) -> np.ndarray:
         """The vector of `text`, waiting for a model if it was not seen before."""
-        with self._lock:
-            if text in self._cache:
-                self._cache.move_to_end(text)
-                return self._cache[text]
         return self.submit(text).result()
 
     def submit(self, text: str) -> Future[np.ndarray]:
