@@ -20,7 +20,7 @@ from echolens.claims.importers import FORMATS, read_factchecks
 from echolens.claims.service import ClaimMatcher, Query
 from echolens.claims.storage import FactCheckStore
 from echolens.errors import EcholensError
-from echolens.input_lines import NOT_UTF8, utf8_lines
+from echolens.input_lines import json_lines
 from echolens.output_files import written_whole
 
 console = Console()
@@ -105,16 +105,7 @@ def factchecks_list(
 def _read_queries(path: Path) -> tuple[list[Query], list[str]]:
     queries: list[Query] = []
     problems: list[str] = []
-    for n, line, replaced in utf8_lines(path):
-        if replaced:
-            problems.append(f"line {n}: {NOT_UTF8}")
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not JSON ({exc.msg}); skipped")
-            continue
+    for n, record in json_lines(path, problems, lambda n: f"line {n}"):
         if not isinstance(record, dict) or not str(record.get("text") or "").strip():
             problems.append(f"line {n}: needs a non-empty \"text\"; skipped")
             continue

@@ -14,7 +14,7 @@ import numpy as np
 
 from echolens.embed.base import Embedder
 from echolens.errors import UsageError
-from echolens.input_lines import NOT_UTF8, utf8_lines
+from echolens.input_lines import json_lines
 from echolens.narratives.batch import BatchItem, group_batch, skip_reason
 from echolens.narratives.calibration import Calibration, load_calibration
 from echolens.narratives.features import day_number
@@ -34,18 +34,8 @@ def read_batch(path: Path) -> tuple[list[BatchItem], list[str]]:
     first_line: dict[str, int] = {}
     if not path.is_file():
         raise UsageError(f"no such file: {path}", "give --input a JSONL file of items")
-    for number, line, replaced in utf8_lines(path):
+    for number, record in json_lines(path, problems, lambda n: f"{path}:{n}"):
         where = f"{path}:{number}"
-        if replaced:
-            problems.append(f"{where}: {NOT_UTF8}")
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: not JSON ({exc.msg}); skipped: write one JSON "
-                            "object per line")
-            continue
         if not isinstance(record, dict) or record.get("id") in (None, ""):
             problems.append(f'{where}: not an object with an "id"; skipped: each line '
                             'must be {"id", "text", ...}')
