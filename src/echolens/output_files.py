@@ -31,8 +31,8 @@ def written_whole(path: str | Path, newline: str | None = None) -> Iterator[Text
         partial.unlink(missing_ok=True)
 
 
-def check_not_input(output: str | Path, source: str | Path, option: str = "--output") -> None:
+def check_not_input(output: str | Path, source: str | Path, option: str = "--output",
+                    what: str = "input file") -> None:
     """A `UsageError` when `output` names the file `source` is read from (it would be lost)."""
     if Path(output).resolve() == Path(source).resolve():
-        raise UsageError(f"{option} is the input file {source}",
-                         "write the output to another file")
+        raise UsageError(f"{option} is the {what} {source}", "write the output to another file")

@@ -21,7 +21,7 @@ from echolens.claims.service import ClaimMatcher, Query
 from echolens.claims.storage import FactCheckStore
 from echolens.errors import EcholensError
 from echolens.input_lines import json_lines
-from echolens.output_files import written_whole
+from echolens.output_files import check_not_input, written_whole
 
 console = Console()
 err = Console(stderr=True)
@@ -129,8 +129,11 @@ def match(
     if queries is not None:
         if not queries.exists():
             raise _fail(f"no such file: {queries}")
-        if output is not None and output.resolve() == queries.resolve():
-            raise _fail(f"--output is the queries file {queries}: write to another file")
+        if output is not None:
+            try:
+                check_not_input(output, queries, what="queries file")
+            except EcholensError as exc:
+                raise _fail(str(exc)) from exc
         batch, problems = _read_queries(queries)
     else:
         batch = [Query("text", text or "")]
