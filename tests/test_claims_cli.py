@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -98,6 +100,47 @@ def test_match_warns_of_unreadable_query_lines_and_answers_the_rest(
                                  *db])
     assert itself.exit_code == 2 and "is the queries file" in itself.stderr
     assert queries.read_bytes().startswith(b'{"id": "q1"')  # untouched
+
+
+def test_a_claim_matched_again_is_not_embedded_again(
+        cli: tuple[typer.Typer, list[str]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    app, db = cli
+    embedded: list[tuple[str, str]] = []
+
+    def counting_encode(kind: str, texts: Sequence[str]) -> np.ndarray:
+        embedded.extend((kind, t) for t in texts)
+        return fake_encode(kind, texts)
+
+    monkeypatch.setattr(commands, "default_encoder", lambda: counting_encode)
+    runner = CliRunner()
+    assert runner.invoke(app, ["factchecks", "import", str(_facts(tmp_path)), "--format",
+                               "jsonl", *db]).exit_code == 0
+    queries = tmp_path / "q.jsonl"
+    claims = ["Poland wants to annex western Ukraine", "Western vaccines are killing people"]
+    queries.write_text("".join(json.dumps({"id": f"q{k}", "text": text}) + "\n"
+                               for k, text in enumerate(claims)), encoding="utf-8")
+    outputs = []
+    for run in ("first", "again"):
+        embedded.clear()
+        out = tmp_path / f"{run}.jsonl"
+        result = runner.invoke(app, ["match", "--queries", str(queries), "--output", str(out),
+                                     *db])
+        assert result.exit_code == 0, result.output
+        outputs.append(out.read_text())
+        again = sorted(t for kind, t in embedded if kind == "query" and t in claims)
+        assert again == ([] if run == "again" else sorted(claims))
+    assert outputs[0] == outputs[1]
+    from echolens.store.duckdb_store import DuckDBStore
+
+    store = DuckDBStore(db[1])
+    try:  # apart from the items' vectors of the same model (keys of another hash)
+        models = dict(store.con.execute(
+            "SELECT model_id, count(*) FROM embeddings GROUP BY 1").fetchall())
+    finally:
+        store.close()
+    assert models.get("multilingual-e5-small-q4:query@claims") == 2
+    assert "multilingual-e5-small-q4:query" not in models
 
 
 def test_match_text_prints_a_table_with_an_explanation(

@@ -11,11 +11,11 @@ from datetime import datetime
 
 import numpy as np
 
-from echolens.claims.dense import EncodeFn, NoCache, VectorCache, embed_cached
+from echolens.claims.dense import EncodeFn, NoCache, StoreCache, VectorCache, embed_cached
 from echolens.claims.lexical import script_lang
 from echolens.claims.matcher import MAX_QUERY_CHARS, ClaimIndex, MatcherConfig, clean_query
 from echolens.claims.records import Match
-from echolens.claims.storage import FactCheckStore
+from echolens.claims.storage import ApartCache, FactCheckStore
 from echolens.errors import EcholensError
 
 # Calibrated match probability at or above which a stored match is an event for alerts, for
@@ -63,6 +63,9 @@ class ClaimMatcher:
     def from_store(cls, store: object, encode: EncodeFn, *,
                    config: MatcherConfig | None = None,
                    progress: Callable[[int, int], None] | None = None) -> ClaimMatcher:
+        """The fact-checks of `store`, their vectors cached in it, and so are the vectors of
+        the claims matched (under `<model>@claims`): a claim matched again, by `echolens
+        match` or by the next `process`, is not embedded again."""
         facts = FactCheckStore(store)
         factchecks = facts.factchecks()
         if not factchecks:
@@ -71,7 +74,8 @@ class ClaimMatcher:
                 "import some first: echolens factchecks import FILE [--format ...]")
         vectors = facts.vectors(factchecks, encode, progress=progress)
         reference = facts.query_reference(factchecks, encode)
-        return cls(ClaimIndex(factchecks, vectors, config or MatcherConfig(), reference), encode)
+        return cls(ClaimIndex(factchecks, vectors, config or MatcherConfig(), reference), encode,
+                   query_cache=ApartCache(StoreCache(store), "@claims"))
 
     def match(self, queries: Sequence[Query], *, top_k: int = 10,
               explain: bool = False) -> list[list[Match]]:

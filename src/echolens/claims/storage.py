@@ -45,17 +45,19 @@ def _truncated(value: str | None) -> str | None:
 
 
 class ApartCache:
-    """A vector cache under `<model>@factchecks`: the `query:` vectors of fact-checks stay
-    apart from the items' vectors of the same model (which the embed stage counts)."""
+    """A vector cache under `<model><apart>` (`@factchecks`, `@claims`): `query:` vectors
+    that are not the items' stay apart from the items' vectors of the same model, which the
+    embed stage counts and whose keys are another hash (`content_hash`) of another text."""
 
-    def __init__(self, inner: VectorCache) -> None:
+    def __init__(self, inner: VectorCache, apart: str = "@factchecks") -> None:
         self.inner = inner
+        self.apart = apart
 
     def get(self, model: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        return self.inner.get(model + "@factchecks", keys)
+        return self.inner.get(model + self.apart, keys)
 
     def put(self, model: str, keys: Sequence[str], vectors: np.ndarray) -> None:
-        self.inner.put(model + "@factchecks", keys, vectors)
+        self.inner.put(model + self.apart, keys, vectors)
 
 
 class FactCheckStore:
