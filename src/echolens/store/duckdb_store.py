@@ -330,6 +330,9 @@ class DuckDBStore:
         if hashes is not None:
             sql += " AND content_hash IN (SELECT unnest(?))"
             params.append(list(hashes))
+        # a relation refuses to run while a result of an earlier execute is unread (after
+        # a `fetchone`); an execute closes it (Arrow from an execute result copies the rows)
+        self.con.execute("SELECT 1").fetchall()
         table = self.con.sql(sql, params=params).to_arrow_table()
         if table.num_rows == 0:
             return {}
