@@ -147,6 +147,37 @@ def test_cluster_command_is_stateless_and_caches_embeddings(
         assert db.store.count_embeddings(MODEL) == len(records)
 
 
+def test_cluster_reads_dates_and_language_codes_as_the_store_pipeline_does(
+        tmp_path: Path) -> None:
+    from echolens.narratives.cli_batch import read_batch
+
+    source = tmp_path / "items.jsonl"
+    rows = [
+        {"id": "rss", "text": "a", "lang": "zh-CN",
+         "published_at": "Thu, 10 Mar 2022 08:00:00 +0300"},
+        {"id": "unix", "text": "b", "lang": "RUS", "published_at": 1646899200},
+        {"id": "digits", "text": "c", "lang": "uk_UA", "published_at": "1646899200"},
+        {"id": "words", "text": "d", "lang": "eng", "published_at": "March 3, 2022"},
+        {"id": "iso", "text": "e", "lang": "en", "published_at": "2022-03-10"},
+        {"id": "ms", "text": "f", "published_at": 1646899200000},
+        {"id": "fraction", "text": "g", "published_at": 1646899200.5},
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    items, problems = read_batch(source)
+    got = {it.id: (it.lang, it.published_at) for it in items}
+    assert got == {
+        "rss": ("zh", "2022-03-10T05:00:00+00:00"),
+        "unix": ("ru", "2022-03-10T08:00:00+00:00"),
+        "digits": ("uk", "2022-03-10T08:00:00+00:00"),
+        "words": ("en", "2022-03-03T00:00:00+00:00"),
+        "iso": ("en", "2022-03-10T00:00:00+00:00"),
+        "ms": ("", None),  # milliseconds: a year past 9999, not a date
+        "fraction": ("", None),
+    }
+    assert [p.split(": ")[1].split(" published_at")[0] for p in problems] == [
+        "item 'ms'", "item 'fraction'"]
+
+
 def test_cluster_skips_unreadable_lines_with_a_warning_and_groups_the_rest(
     tmp_path: Path, cal: Calibration, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,7 +215,7 @@ def test_cluster_skips_unreadable_lines_with_a_warning_and_groups_the_rest(
     assert lines["undated"]["narrative"] == lines[str(records[1]["id"])]["narrative"]
     for number in (4, 5, 6, 7, 8, 9, 10):  # the bad lines, named in a warning each
         assert f"{source}:{number}:" in result.output
-    assert "duplicate id" in result.output and "not an ISO date" in result.output
+    assert "duplicate id" in result.output and "is not a date" in result.output
     assert "not valid UTF-8" in result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["problems"] == 7 and summary["items"] == len(records) + 3

@@ -88,12 +88,17 @@ def _parse_loose(text: str) -> datetime:
         raise DateError(f"unreadable date {text!r}") from exc
 
 
+# ISO 639-2/3 codes of the languages echolens calibrates for, as some exports give them
+THREE_LETTER_LANGS = {"eng": "en", "rus": "ru", "ukr": "uk", "zho": "zh", "chi": "zh",
+                      "cmn": "zh"}
+
+
 def normalize_lang(code: str | None) -> str | None:
-    """'zh-CN' -> 'zh', 'EN' -> 'en', '' -> None."""
+    """'zh-CN' -> 'zh', 'EN' -> 'en', 'rus' -> 'ru', '' -> None."""
     if not code:
         return None
     primary = code.strip().lower().replace("_", "-").split("-")[0]
-    return primary or None
+    return THREE_LETTER_LANGS.get(primary, primary) or None
 
 
 def item_id(source_id: str, raw: RawItem, digest: str, canonical: str | None) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 
 from echolens.embed.base import Embedder
 from echolens.errors import UsageError
+from echolens.ingest.normalize import DateError, normalize_lang, parse_datetime
 from echolens.input_lines import json_lines
 from echolens.narratives.batch import BatchItem, group_batch, skip_reason
 from echolens.narratives.calibration import Calibration, load_calibration
@@ -46,11 +47,11 @@ def read_batch(path: Path) -> tuple[list[BatchItem], list[str]]:
                             f"{first_line[item_id]}); skipped: give every item a unique id")
             continue
         first_line[item_id] = number
-        published = record.get("published_at")
-        if published not in (None, "") and math.isnan(day_number(published)):
-            problems.append(f"{where}: item {item_id!r} published_at {published!r} is not "
-                            "an ISO date; grouped as undated: use e.g. 2022-03-10T08:00:00Z")
-            published = None
+        published = _published(record.get("published_at"))
+        if published is None and record.get("published_at") not in (None, ""):
+            problems.append(f"{where}: item {item_id!r} published_at "
+                            f"{record['published_at']!r} is not a date; grouped as undated: "
+                            "use e.g. 2022-03-10T08:00:00Z")
         text = record.get("text")
         if text is not None and not isinstance(text, str):
             problems.append(f"{where}: item {item_id!r} text is not a string; no "
@@ -58,11 +59,28 @@ def read_batch(path: Path) -> tuple[list[BatchItem], list[str]]:
             text = ""
         items.append(BatchItem(
             id=item_id, text=text or "",
-            lang=str(record.get("lang") or ""),
-            published_at=published if isinstance(published, str) else None,
+            lang=normalize_lang(str(record.get("lang") or "")) or "",
+            published_at=published,
             source=None if record.get("source") is None else str(record["source"]),
         ))
     return items, problems
+
+
+def _published(value: object) -> str | None:
+    """`published_at` as an ISO 8601 UTC time, read as the store pipeline reads dates (ISO
+    8601, the RFC 822 dates of feeds, "March 3, 2022", Unix seconds as a number or digits;
+    a time without a zone is UTC); None when it is missing or not a date."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    if isinstance(value, float):
+        if not value.is_integer():
+            return None
+        value = int(value)
+    try:
+        when = parse_datetime(str(value))
+        return when.isoformat() if not math.isnan(day_number(when)) else None
+    except (DateError, ValueError, OverflowError, OSError):
+        return None
 
 
 def _fill_languages(items: list[BatchItem]) -> list[BatchItem]:
