@@ -133,6 +133,36 @@ def test_duplicates_across_sources_are_linked_not_repeated(store: DuckDBStore) -
     assert again.duplicate == 1 and facts.count(include_duplicates=True) == 3
 
 
+def test_fact_check_terms_are_cached_per_text_and_tokenizer_version(
+        store: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import echolens.claims.storage as storage
+
+    facts = FactCheckStore(store)
+    facts.add(FACTS)
+    stored = facts.factchecks()
+    expected = [tokenize(f.match_text()) for f in stored]
+    calls: list[str] = []
+
+    def counting_tokenize(text: str) -> list[str]:
+        calls.append(text)
+        return tokenize(text)
+
+    monkeypatch.setattr(storage, "tokenize", counting_tokenize)
+    assert facts.terms(stored) == expected and len(calls) == len(stored)
+    calls.clear()
+    assert facts.terms(stored) == expected and calls == []  # read back, none tokenized
+    # the index built from the store uses them: the same ranking as tokenizing in place
+    matcher = ClaimMatcher.from_store(store, fake_encode)
+    assert calls == [] and matcher.index.tokens == expected
+    # another tokenizer (its source or its stemmer changed) does not read them
+    monkeypatch.setattr(storage, "tokenizer_version", lambda: "another")
+    assert facts.terms(stored, write=False) == expected and len(calls) == len(stored)
+    assert store.con.execute("SELECT count(*) FROM factcheck_terms").fetchall() == [
+        (len(stored),)]
+    with pytest.raises(ValueError, match="one list of terms"):
+        ClaimIndex(stored, blind(len(stored)), terms=expected[:-1])
+
+
 def test_matching_from_the_store_caches_vectors_and_stores_events(store: DuckDBStore) -> None:
     facts = FactCheckStore(store)
     with pytest.raises(EmptyFactCheckStore):

@@ -8,12 +8,16 @@ and the concept ids of `echolens.claims.lexicon`.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -148,6 +152,21 @@ def _words_of(text: str) -> tuple[str, ...]:
         else:
             out.append(word)
     return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def tokenizer_version() -> str:
+    """What the terms of `tokenize` depend on: this module's and the lexicon's source and the
+    versions of the stemmer and of jieba (its dictionary). Terms cached under it are never
+    served to another tokenizer."""
+    from echolens.claims import lexicon
+
+    digest = hashlib.sha1()
+    for module in (sys.modules[__name__], lexicon):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    for dist in ("PyStemmer", "jieba"):
+        digest.update(importlib.metadata.version(dist).encode())
+    return digest.hexdigest()[:16]
 
 
 def tokenize(text: str, config: TokenizerConfig = TokenizerConfig()) -> list[str]:

@@ -209,13 +209,18 @@ class ClaimIndex:
     query_reference: np.ndarray | None = None
     # a query adapter replacing the packaged one (evaluation, tuning); see `adapter_weights`
     query_adapter: np.ndarray | None = None
+    # `tokenize` of each fact-check's `match_text()` when already known (a store caches
+    # them: `FactCheckStore.terms`); None: tokenized here
+    terms: list[list[str]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.factchecks) != len(self.vectors):
             raise ValueError("one vector per fact-check is needed")
+        if self.terms is not None and len(self.terms) != len(self.factchecks):
+            raise ValueError("one list of terms per fact-check is needed")
         self._dense_space()
         self.texts = [f.match_text() for f in self.factchecks]
-        self.tokens = [tokenize(t) for t in self.texts]
+        self.tokens = self.terms if self.terms is not None else [tokenize(t) for t in self.texts]
         self.doc_lang = [f.lang for f in self.factchecks]
         self._build_bm25()
 

@@ -74,8 +74,9 @@ class ClaimMatcher:
                 "import some first: echolens factchecks import FILE [--format ...]")
         vectors = facts.vectors(factchecks, encode, progress=progress)
         reference = facts.query_reference(factchecks, encode)
-        return cls(ClaimIndex(factchecks, vectors, config or MatcherConfig(), reference), encode,
-                   query_cache=ApartCache(StoreCache(store), "@claims"))
+        index = ClaimIndex(factchecks, vectors, config or MatcherConfig(), reference,
+                           terms=facts.terms(factchecks))
+        return cls(index, encode, query_cache=ApartCache(StoreCache(store), "@claims"))
 
     def match(self, queries: Sequence[Query], *, top_k: int = 10,
               explain: bool = False) -> list[list[Match]]:

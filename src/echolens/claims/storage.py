@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from echolens.claims.dense import EncodeFn, StoreCache, VectorCache, embed_cached
+from echolens.claims.lexical import tokenize, tokenizer_version
 from echolens.claims.matcher import reference_sample
 from echolens.claims.records import (
     FactCheck,
@@ -221,6 +224,36 @@ class FactCheckStore:
         table; a read-only server passes a cache of its own)."""
         return embed_cached([f.match_text() for f in factchecks], "passage",
                             cache or StoreCache(self.store), encode, progress=progress)
+
+    def terms(self, factchecks: Sequence[FactCheck], *, write: bool = True
+              ) -> list[list[str]]:
+        """`tokenize` of each fact-check's `match_text()`, read from `factcheck_terms` under
+        the current `tokenizer_version`; the missing ones are tokenized and, with `write`,
+        stored (in one transaction: all of them or none)."""
+        version = tokenizer_version()
+        texts = [f.match_text() for f in factchecks]
+        keys = [hashlib.sha1(f"{version}\x1f{t}".encode()).hexdigest() for t in texts]
+        found: dict[str, list[str]] = dict(self.con.execute(
+            "SELECT key, terms FROM factcheck_terms WHERE key IN (SELECT unnest(?))",
+            [sorted(set(keys))]).fetchall())
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
+        fresh = {k: tokenize(t) for k, t in missing.items()}
+        if fresh and write:
+            table = pa.table({"key": list(fresh), "terms": pa.array(
+                list(fresh.values()), pa.list_(pa.string()))})
+            self.con.execute("BEGIN")
+            try:
+                self.con.register("fresh_terms", table)
+                self.con.execute("INSERT OR IGNORE INTO factcheck_terms "
+                                 "SELECT key, terms FROM fresh_terms")
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            finally:
+                self.con.unregister("fresh_terms")
+        found.update(fresh)
+        return [found[k] for k in keys]
 
     def query_reference(self, factchecks: Sequence[FactCheck], encode: EncodeFn,
                         cache: VectorCache | None = None) -> np.ndarray:
