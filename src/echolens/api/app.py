@@ -292,7 +292,8 @@ class Dashboard:
                 vectors = facts.vectors(factchecks, encoder, cache=cache)
                 reference = facts.query_reference(factchecks, encoder, cache=cache)
                 self._matcher = ClaimMatcher(
-                    ClaimIndex(factchecks, vectors, MatcherConfig(), reference),
+                    ClaimIndex(factchecks, vectors, MatcherConfig(), reference,
+                               terms=facts.terms(factchecks, write=False)),
                     encoder, query_cache=self._query_cache)
                 self._matcher_key = key
             return self._matcher

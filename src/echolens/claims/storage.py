@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -229,13 +230,17 @@ class FactCheckStore:
               ) -> list[list[str]]:
         """`tokenize` of each fact-check's `match_text()`, read from `factcheck_terms` under
         the current `tokenizer_version`; the missing ones are tokenized and, with `write`,
-        stored (in one transaction: all of them or none)."""
+        stored (in one transaction: all of them or none). A read-only server passes
+        `write=False` (and reads nothing from a store whose schema predates the table)."""
         version = tokenizer_version()
         texts = [f.match_text() for f in factchecks]
         keys = [hashlib.sha1(f"{version}\x1f{t}".encode()).hexdigest() for t in texts]
-        found: dict[str, list[str]] = dict(self.con.execute(
-            "SELECT key, terms FROM factcheck_terms WHERE key IN (SELECT unnest(?))",
-            [sorted(set(keys))]).fetchall())
+        try:
+            found: dict[str, list[str]] = dict(self.con.execute(
+                "SELECT key, terms FROM factcheck_terms WHERE key IN (SELECT unnest(?))",
+                [sorted(set(keys))]).fetchall())
+        except duckdb.CatalogException:  # a store of an older schema opened read-only
+            found, write = {}, False
         missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
         fresh = {k: tokenize(t) for k, t in missing.items()}
         if fresh and write:
