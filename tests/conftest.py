@@ -20,6 +20,14 @@ from echolens.database import Database
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _embedding_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`echolens cluster` keeps vectors in a default cache: a test's goes to a temporary
+    folder, never to the home directory."""
+    monkeypatch.setenv("ECHOLENS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 def require_data(path: Path, what: str) -> None:
     """Skip a test whose real data (read from beside the checkout, never copied into it) is
     missing; where `ECHOLENS_REQUIRE_DATA` is set, as `.ci/run` sets it, fail instead, so CI

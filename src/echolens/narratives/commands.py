@@ -177,13 +177,23 @@ def cluster(
                                              "published_at?, source?")],
     output_path: Annotated[Path, typer.Option("--output", help="JSONL: id, narrative.")],
     db: Annotated[str | None, typer.Option(
-        "--db", help="Optional store used as an embeddings cache (by content hash).")] = None,
+        "--db", help="Store used as the embeddings cache (by content hash) [default: "
+        "$ECHOLENS_CACHE_DIR/embeddings.duckdb, else ~/.cache/echolens/embeddings.duckdb]."
+    )] = None,
+    cache: Annotated[bool, typer.Option(
+        "--cache/--no-cache", help="Keep the vectors for the next run (--no-cache: embed "
+        "every text, keep nothing).")] = True,
 ) -> None:
-    """Group a corpus into narratives without a store (stateless batch mode)."""
-    from echolens.narratives.cli_batch import cluster_file
+    """Group a corpus into narratives without a store (stateless batch mode).
 
+    The vectors are cached by content, so a second run over the same texts embeds none of
+    them (the model reads ~30-90 texts/s on 2 cores); the narratives depend only on the
+    input."""
+    from echolens.narratives.cli_batch import cluster_file, default_embedding_cache
+
+    cache_db = (db or str(default_embedding_cache())) if cache else None
     try:
-        summary = cluster_file(input_path, output_path, cache_db=db)
+        summary = cluster_file(input_path, output_path, cache_db=cache_db)
     except EcholensError as exc:
         raise _fail(exc) from exc
     problems = summary.pop("problems")
