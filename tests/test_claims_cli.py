@@ -143,6 +143,24 @@ def test_a_claim_matched_again_is_not_embedded_again(
     assert "multilingual-e5-small-q4:query" not in models
 
 
+def test_match_reads_language_codes_as_ingestion_does(
+        cli: tuple[typer.Typer, list[str]], tmp_path: Path) -> None:
+    app, db = cli
+    runner = CliRunner()
+    assert runner.invoke(app, ["factchecks", "import", str(_facts(tmp_path)), "--format",
+                               "jsonl", *db]).exit_code == 0
+    queries = tmp_path / "q.jsonl"
+    text = "Poland wants to annex western Ukraine"
+    queries.write_text("".join(json.dumps({"id": lang, "text": text, "lang": lang}) + "\n"
+                               for lang in ("en", "EN-us", "eng")), encoding="utf-8")
+    out = tmp_path / "m.jsonl"
+    result = runner.invoke(app, ["match", "--queries", str(queries), "--output", str(out), *db])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    # "EN-us" and "eng" are the pool's language: matched as "en" is, not across languages
+    assert rows[1]["matches"] == rows[0]["matches"] == rows[2]["matches"]
+
+
 def test_match_text_prints_a_table_with_an_explanation(
         cli: tuple[typer.Typer, list[str]], tmp_path: Path) -> None:
     app, db = cli

@@ -28,11 +28,13 @@ def test_jsonl_rejects_each_bad_record_and_keeps_the_rest(tmp_path: Path) -> Non
         json.dumps({"id": "c", "text": "Claim", "verdict": "glorious nonsense"}),
         "{broken",
         json.dumps({"id": "d", "text": "Зеленський втік з Києва"}),
+        json.dumps({"id": "e", "text": "Kyiv fell in three days", "lang": "EN-us"}),
+        json.dumps({"id": "f", "text": "Киев пал за три дня", "lang": "rus"}),
     ]) + "\n", encoding="utf-8")
     good, bad = _split(list(read_factchecks(path)))
-    assert [f.id for f in good] == ["a", "d"]
+    assert [f.id for f in good] == ["a", "d", "e", "f"]
     assert good[0].verdict == "false" and good[0].published_at is not None
-    assert good[1].lang == "uk"
+    assert [f.lang for f in good[1:]] == ["uk", "en", "ru"]  # as ingestion reads codes
     assert [(r.locator, r.reason) for r in bad] == [
         ("line 2", "empty-text"), ("line 3", "unknown-verdict"), ("line 4", "bad-json")]
 

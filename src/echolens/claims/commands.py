@@ -20,6 +20,7 @@ from echolens.claims.importers import FORMATS, read_factchecks
 from echolens.claims.service import ClaimMatcher, Query
 from echolens.claims.storage import FactCheckStore
 from echolens.errors import EcholensError
+from echolens.ingest.normalize import normalize_lang
 from echolens.input_lines import json_lines
 from echolens.output_files import check_not_input, written_whole
 
@@ -110,7 +111,9 @@ def _read_queries(path: Path) -> tuple[list[Query], list[str]]:
             problems.append(f"line {n}: needs a non-empty \"text\"; skipped")
             continue
         qid = str(record.get("id") if record.get("id") is not None else f"line-{n}")
-        queries.append(Query(qid, str(record["text"]), record.get("lang")))
+        lang = record.get("lang")  # "en-US", "EN", "eng" are the pool's "en"
+        queries.append(Query(qid, str(record["text"]),
+                             normalize_lang(lang) if isinstance(lang, str) else None))
     return queries, problems
 
 

@@ -26,6 +26,7 @@ from echolens.claims.records import (
     rating_verdict,
 )
 from echolens.errors import UsageError
+from echolens.ingest.normalize import normalize_lang
 
 FORMATS = ("claimreview", "euvsdisinfo", "clef", "ru22fact-stopfake", "jsonl")
 Record = FactCheck | FactCheckReject
@@ -130,7 +131,7 @@ def _build(record: dict[str, Any], *, fmt: str, location: str, locator: str,
     if raw_date and published is None:
         return FactCheckReject(location, locator, "bad-date", f"cannot read date {raw_date!r}")
     return FactCheck(
-        id=fc_id, text=text, lang=_clean(record.get("lang")) or script_lang(text),
+        id=fc_id, text=text, lang=normalize_lang(_clean(record.get("lang"))) or script_lang(text),
         title=_clean(record.get("title")), url=_clean(record.get("url")), verdict=verdict,
         verdict_label=label, organization=_clean(record.get("organization")) or default_org,
         published_at=published, disproof=_clean(record.get("disproof")), source_format=fmt,
