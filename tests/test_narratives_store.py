@@ -190,6 +190,33 @@ def test_cluster_keeps_vectors_in_the_default_cache_unless_told_not_to(
     assert fake.calls == 3 * len(records) and out.read_text() == first
 
 
+def test_embedding_stopped_midway_keeps_what_it_embedded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import echolens.narratives.cli_batch as cli_batch
+
+    records = corpus([1, 2], per_lang=2)
+    texts = [str(r["text"]) for r in records]
+    assert len(set(texts)) >= 6
+    monkeypatch.setattr(cli_batch, "EMBED_CHUNK", 2)
+    cache = str(tmp_path / "cache.duckdb")
+
+    class StopsOnThirdCall(FakeEmbedder):
+        def embed(self, texts: list[str]) -> np.ndarray:
+            if self.calls >= 4:
+                raise RuntimeError("killed")
+            return super().embed(texts)
+
+    with pytest.raises(RuntimeError):
+        cli_batch.embed_texts(texts, StopsOnThirdCall(records), cache)
+    fake, seen = FakeEmbedder(records), []
+    vectors = cli_batch.embed_texts(texts, fake, cache,
+                                    progress=lambda done, total: seen.append((done, total)))
+    distinct = len(set(texts))
+    assert fake.calls == distinct - 4  # the first two chunks were kept
+    assert seen[-1] == (distinct - 4, distinct - 4)
+    assert np.array_equal(vectors, FakeEmbedder(records).embed(texts))
+
+
 def test_cluster_reads_dates_and_language_codes_as_the_store_pipeline_does(
         tmp_path: Path) -> None:
     from echolens.narratives.cli_batch import read_batch

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -193,7 +195,9 @@ def cluster(
 
     cache_db = (db or str(default_embedding_cache())) if cache else None
     try:
-        summary = cluster_file(input_path, output_path, cache_db=cache_db)
+        with _embedding_progress() as progress:
+            summary = cluster_file(input_path, output_path, cache_db=cache_db,
+                                   progress=progress)
     except EcholensError as exc:
         raise _fail(exc) from exc
     problems = summary.pop("problems")
@@ -203,6 +207,24 @@ def cluster(
         typer.echo(f"warning: ... {len(problems) - MAX_PROBLEMS_SHOWN} more lines with "
                    "problems", err=True)
     typer.echo(json.dumps(summary | {"problems": len(problems)}, ensure_ascii=False), err=True)
+
+
+@contextmanager
+def _embedding_progress() -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr for the texts `cluster` embeds (gone when it ends)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("embed", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def register(app: typer.Typer) -> None:
