@@ -181,6 +181,9 @@ def test_cluster_keeps_vectors_in_the_default_cache_unless_told_not_to(
     assert out.read_text() == first
     run("--no-cache")
     assert fake.calls == 2 * len(records) and out.read_text() == first
+    both = CliRunner().invoke(app, ["cluster", "--input", str(source), "--output", str(out),
+                                    "--no-cache", "--db", str(tmp_path / "c.duckdb")])
+    assert both.exit_code == 2 and "give one of them" in both.output
     # a cache that cannot be opened (its folder is a file): a warning, the run completes
     blocked = tmp_path / "a-file"
     blocked.write_text("", encoding="utf-8")

@@ -193,6 +193,9 @@ def cluster(
     input."""
     from echolens.narratives.cli_batch import cluster_file, default_embedding_cache
 
+    if db and not cache:
+        raise _fail(UsageError("--db is the embeddings cache and --no-cache asks for none",
+                               "give one of them"))
     cache_db = (db or str(default_embedding_cache())) if cache else None
     try:
         with _embedding_progress() as progress:
