@@ -133,6 +133,25 @@ def test_duplicates_across_sources_are_linked_not_repeated(store: DuckDBStore) -
     assert again.duplicate == 1 and facts.count(include_duplicates=True) == 3
 
 
+def test_a_long_batch_is_scored_in_blocks_with_the_answers_of_one_query_at_a_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import echolens.claims.matcher as matcher
+
+    monkeypatch.setattr(matcher, "MATCH_CHUNK", 4)  # 10 queries: blocks of 4, 4 and 2
+    index = ClaimIndex(FACTS, fake_encode("passage", [f.match_text() for f in FACTS]),
+                       query_reference=fake_encode("query", ["reference"])[0])
+    texts = [f"{claim} ({k})" for k, claim in enumerate(
+        ["Poland wants to annex western Ukraine", "secret US biolabs in Ukraine",
+         "Zelensky fled Kyiv for Poland", "neo-Nazis rule Ukraine", "MH17 jet"] * 2)]
+    langs: list[str | None] = ["en", None, "en", "uk", None] * 2
+    together = index.match(texts, fake_encode("query", texts), top_k=3, langs=langs)
+    for text, lang, found in zip(texts, langs, together, strict=True):
+        alone = index.match([text], fake_encode("query", [text]), top_k=3, langs=[lang])[0]
+        assert [m.factcheck_id for m in found] == [m.factcheck_id for m in alone]
+        assert [m.probability for m in found] == pytest.approx(
+            [m.probability for m in alone], abs=1e-3)
+
+
 def test_fact_check_terms_are_cached_per_text_and_tokenizer_version(
         store: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> None:
     import echolens.claims.storage as storage

@@ -50,12 +50,6 @@ def truncate_queries(queries: Sequence[Query]) -> tuple[list[Query], list[str]]:
     return out, notes
 
 
-# Queries scored at once: each is ranked on its own, but 997 at once built score matrices
-# of 40 MB (997 x 10k fact-checks) whose first touch cost a fresh process ~1 s
-# (`echolens match`, 997 CLEF tweets: 2.2 s of matching in one block, 1.3 s by 64-256)
-MATCH_CHUNK = 128
-
-
 class ClaimMatcher:
     """A `ClaimIndex` over the store's fact-checks (duplicates folded into their first record)."""
 
@@ -92,13 +86,8 @@ class ClaimMatcher:
         texts = [clean_query(q.text) for q in cut]
         vectors = embed_cached(texts, "query", self.query_cache, self.encode) if texts else \
             np.zeros((0, self.index.vectors.shape[1]), np.float32)
-        langs = [q.lang for q in cut]
-        found: list[list[Match]] = []
-        for start in range(0, len(texts), MATCH_CHUNK):
-            end = start + MATCH_CHUNK
-            found.extend(self.index.match(texts[start:end], vectors[start:end], top_k=top_k,
-                                          langs=langs[start:end], explain=explain))
-        return found
+        return self.index.match(texts, vectors, top_k=top_k, langs=[q.lang for q in cut],
+                                explain=explain)
 
 
 ITEM_MODEL_ID = "multilingual-e5-small-q4:query"  # the items' own embeddings (same model+prefix)
