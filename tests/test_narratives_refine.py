@@ -303,3 +303,60 @@ def test_an_item_proposes_merges_with_its_nearest_narratives_only() -> None:
     bridged = {b if a == best else a for a, b in pairs if opened not in (a, b)}
     assert all(best in pair for pair in pairs)
     assert len(bridged) == MERGE_CANDIDATES < len(stored) - 1
+
+
+def test_writing_a_run_applies_chains_of_merges_and_splits_as_one_event_at_a_time(
+        tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from echolens.narratives.grouping import Event
+    from echolens.narratives.storage import write_outcomes
+    from echolens.store.duckdb_store import DuckDBStore
+
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    con = store.con
+    day = datetime(2022, 3, 10, tzinfo=UTC)
+    # an earlier run: narrative "nb" with one member
+    write_outcomes(con, MODEL, [("i0", "nb", "opened", None, None)],
+                   [Event("created", "nb", item_id="i0")],
+                   [{"id": "nb", "label": "b", "keywords": {}, "representatives": {},
+                     "size": 1, "first_seen": day, "last_seen": day}])
+    created = con.execute("SELECT created_at FROM narratives WHERE id = 'nb'").fetchall()
+    outcomes = [("i1", "na", "opened", None, None), ("i2", "nb", "joined", None, 9.0),
+                ("i3", "nc", "opened", None, None), ("i4", None, "skipped", "too-short", None)]
+    events = [Event("created", "na", item_id="i1"), Event("created", "nc", item_id="i3"),
+              # nb into na, then na into nc: nb's members (old and new) end in nc
+              Event("merged", "na", other_id="nb", score=8.5),
+              Event("merged", "nc", other_id="na", score=8.1),
+              # then nc splits twice: i1 to nd, then i1 and i2 to ne (the last one wins)
+              Event("split", "nc", other_id="nd", score=1.0, items=("i1",)),
+              Event("split", "nc", other_id="ne", score=1.0, items=("i1", "i2")),
+              Event("merged", "nc", other_id="nd", score=7.9)]
+    summaries = [{"id": n, "label": n, "keywords": {"en": ["x"]}, "representatives": {},
+                  "size": 1, "first_seen": day, "last_seen": None} for n in ("nb", "nc", "ne")]
+    write_outcomes(con, MODEL, outcomes, events, summaries)
+    members = dict(con.execute("SELECT item_id, narrative_id FROM narrative_members").fetchall())
+    assert members == {"i0": "nc", "i1": "ne", "i2": "ne", "i3": "nc", "i4": None}
+    positions = con.execute("SELECT item_id, position FROM narrative_members "
+                            "ORDER BY position").fetchall()
+    assert [p for _, p in positions] == list(range(5)) and positions[1][0] == "i1"
+    rows = {r[0]: r[1:] for r in con.execute(
+        "SELECT id, status, merged_into, label FROM narratives").fetchall()}
+    assert rows == {"na": ("merged", "nc", None), "nd": ("merged", "nc", None),
+                    "nb": ("active", None, "nb"), "nc": ("active", None, "nc"),
+                    "ne": ("active", None, "ne")}
+    # a narrative summarised again keeps its creation time
+    assert con.execute("SELECT created_at FROM narratives WHERE id = 'nb'").fetchall() == created
+    history = con.execute("SELECT narrative_id, event, other_id, item_id, score "
+                          "FROM narrative_history ORDER BY rowid").fetchall()
+    assert history == [
+        ("nb", "created", None, "i0", None), ("na", "created", None, "i1", None),
+        ("nc", "created", None, "i3", None),
+        ("na", "merged_from", "nb", None, 8.5), ("nb", "merged_into", "na", None, 8.5),
+        ("nc", "merged_from", "na", None, 8.1), ("na", "merged_into", "nc", None, 8.1),
+        ("nc", "split_into", "nd", None, 1.0), ("nd", "split_from", "nc", None, 1.0),
+        ("nc", "split_into", "ne", None, 1.0), ("ne", "split_from", "nc", None, 1.0),
+        ("nc", "merged_from", "nd", None, 7.9), ("nd", "merged_into", "nc", None, 7.9)]
+    assert con.execute("SELECT keywords FROM narratives WHERE id = 'ne'").fetchall() == [
+        ('{"en": ["x"]}',)]
+    store.close()
