@@ -159,6 +159,7 @@ class Grouper:
         self._pair_mean = np.zeros((0, 0), dtype=np.float32)
         self._pair_sd = np.ones((0, 0), dtype=np.float32)
         self.nids: list[str] = []
+        self._nid_first: dict[str, int] = {}  # id -> its first index in `nids`
         self.members: list[list[int]] = []
         self.parent: list[int] = []
         self.events: list[Event] = []
@@ -278,6 +279,7 @@ class Grouper:
 
     def _new_narrative(self, item_id: str, nid: str | None = None) -> int:
         self.nids.append(nid or narrative_id(item_id))
+        self._nid_first.setdefault(self.nids[-1], len(self.nids) - 1)
         self.members.append([])
         self.parent.append(len(self.parent))
         return len(self.nids) - 1
@@ -1059,7 +1061,11 @@ class Grouper:
         return self._vec32(position)
 
     def centroid(self, narrative_id_: str) -> np.ndarray:
-        nar = self.nids.index(narrative_id_)
+        """The unit mean vector of a narrative's members (`nids.index`, a scan of every id,
+        made the centroids of 11.6k changed narratives take 6.5 s)."""
+        nar = self._nid_first.get(narrative_id_)
+        if nar is None:
+            raise ValueError(f"no narrative {narrative_id_!r}")
         rows = self.members[self.find(nar)]
         mean = self._vec32(np.asarray(rows, dtype=np.int64)).mean(axis=0)
         return np.asarray(mean / (np.linalg.norm(mean) or 1.0), dtype=np.float32)
