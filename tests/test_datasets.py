@@ -29,6 +29,7 @@ from echolens.ingest.datasets import (
     url_domain,
 )
 from echolens.model import RawItem, Reject
+from tests.conftest import Cli
 
 
 def _utc(
@@ -356,6 +357,17 @@ def test_rt_sample_assume_date(root: Path) -> None:
     assert all(i.published_at == assumed and i.payload["date_assumed"] for i in items)
     with pytest.raises(UsageError):
         list(load_rt_sample(root, assume_date=datetime(2016, 1, 1)))
+
+
+def test_cli_loads_the_rt_sample_only_with_an_assumed_date(root: Path, cli: Cli) -> None:
+    undated = cli.json("datasets", "load", "rt-sample", expect=1)  # nothing loaded
+    assert undated["new"] == 0 and undated["reasons"]["missing-date"] == 89
+    dated = cli.json("datasets", "load", "rt-sample", "--assume-date", "2016-01-01")
+    assert dated["new"] == 89
+    assert "is not a date" in cli("datasets", "load", "rt-sample", "--assume-date", "soon",
+                                  expect=2).output
+    assert "is for rt-sample" in cli("datasets", "load", "cn-headlines", "--assume-date",
+                                     "2016-01-01", expect=2).output
 
 
 # -- domain ecosystems -----------------------------------------------------------------------

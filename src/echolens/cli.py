@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -240,13 +241,33 @@ def datasets_download(
 @datasets_app.command("load")
 def datasets_load(
     name: Annotated[str, typer.Argument(help="ru22fact | cn-headlines | rt-sample")],
+    assume_date: Annotated[str | None, typer.Option(
+        "--assume-date", help="rt-sample only (its file has no dates): give every article "
+        "this date, e.g. 2016-01-01 (the demo's); without it the articles are rejected.")
+    ] = None,
     json_out: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Load one of the real data sets into the store."""
     with _open(db) as database:
-        report = database.load_dataset(name)
+        options: dict[str, Any] = (
+            {} if assume_date is None else {"assume_date": _assumed(name, assume_date)})
+        report = database.load_dataset(name, **options)
     _report_ingest(report, json_out, strict=False)
+
+
+def _assumed(name: str, value: str) -> datetime:
+    """The date `--assume-date` gives every article of a data set without dates."""
+    from echolens.ingest.normalize import DateError, parse_datetime
+
+    if name != "rt-sample":
+        raise UsageError(f"--assume-date is for rt-sample, whose file has no dates; {name} "
+                         "dates its items itself", "leave --assume-date out")
+    try:
+        return parse_datetime(value)
+    except DateError as exc:
+        raise UsageError(f"--assume-date {value!r} is not a date",
+                         "give an ISO date such as 2016-01-01") from exc
 
 
 # -- rejects -------------------------------------------------------------------------------
