@@ -22,6 +22,7 @@ from echolens.claims.records import (
     Match,
     normalized_claim,
 )
+from echolens.store.duckdb_store import insert_rows
 
 _COLUMNS = ("id", "text", "title", "lang", "url", "verdict", "verdict_label", "organization",
             "published_at", "disproof", "source_format", "location", "locator", "claim_key",
@@ -248,15 +249,11 @@ class FactCheckStore:
                 list(fresh.values()), pa.list_(pa.string()))})
             self.con.execute("BEGIN")
             try:
-                self.con.register("fresh_terms", table)
-                self.con.execute("INSERT OR IGNORE INTO factcheck_terms "
-                                 "SELECT key, terms FROM fresh_terms")
+                insert_rows(self.con, "factcheck_terms", table, or_ignore=True)
                 self.con.execute("COMMIT")
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
-            finally:
-                self.con.unregister("fresh_terms")
         found.update(fresh)
         return [found[k] for k in keys]
 

@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from echolens.narratives.grouping import Event
+from echolens.store.duckdb_store import final_roots, insert_rows
 
 
 def now() -> datetime:
@@ -101,7 +102,7 @@ def write_outcomes(
     con.execute("BEGIN")
     try:
         if outcomes:
-            _insert(con, "narrative_members", pa.table({
+            insert_rows(con, "narrative_members", pa.table({
                 "model_id": [model_id] * len(outcomes),
                 "item_id": [o[0] for o in outcomes],
                 "narrative_id": pa.array([o[1] for o in outcomes], pa.string()),
@@ -118,7 +119,7 @@ def write_outcomes(
                 _write_splits(con, model_id, list(run))
         history = [row for event in events for row in _history_rows(model_id, event, stamp)]
         if history:
-            _insert(con, "narrative_history", pa.table({
+            insert_rows(con, "narrative_history", pa.table({
                 name: pa.array([h[k] for h in history], kind_)
                 for k, (name, kind_) in enumerate(_HISTORY_COLUMNS)}))
         if summaries:
@@ -145,29 +146,15 @@ def _history_rows(model_id: str, event: Event, stamp: datetime) -> list[tuple[An
             (model_id, event.other_id, stamp, other, event.narrative_id, None, event.score)]
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
-    con.register("echolens_rows", rows)
-    try:
-        con.execute(f"INSERT INTO {table} ({', '.join(rows.column_names)}) "
-                    f"SELECT {', '.join(rows.column_names)} FROM echolens_rows")
-    finally:
-        con.unregister("echolens_rows")
-
-
 def _write_merges(con: duckdb.DuckDBPyConnection, model_id: str, merges: list[Event],
                   stamp: datetime) -> None:
     """Consecutive merges: members of each absorbed narrative to the end of its chain;
     each absorbed narrative marked `merged` into the one that absorbed it."""
     into = {str(e.other_id): e.narrative_id for e in merges}
-
-    def end(nid: str) -> str:
-        while nid in into:
-            nid = into[nid]
-        return nid
-
+    root = final_roots(list(into.items()))
     absorbed = list(into)
     table = pa.table({"seq": range(len(absorbed)), "other": absorbed,
-                      "into_": [into[a] for a in absorbed], "root": [end(a) for a in absorbed]})
+                      "into_": [into[a] for a in absorbed], "root": [root[a] for a in absorbed]})
     con.register("echolens_merges", table)
     try:
         con.execute("UPDATE narrative_members SET narrative_id = m.root FROM echolens_merges m "

@@ -210,7 +210,7 @@ class DuckDBStore:
         self.con.execute("BEGIN")
         try:
             if batch.relinks:
-                final = _final_roots(batch.relinks)
+                final = final_roots(batch.relinks)
                 moves = pa.table({"old": list(final), "new": list(final.values())})
                 self.con.register("_moves", moves)
                 try:
@@ -261,14 +261,7 @@ class DuckDBStore:
 
     def _insert(self, table: str, rows: pa.Table, columns: Sequence[str],
                 or_ignore: bool = False) -> None:
-        """Bulk insert an Arrow table (inside the caller's transaction)."""
-        self.con.register("_incoming", rows)
-        try:
-            verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
-            names = ", ".join(columns)
-            self.con.execute(f"{verb} INTO {table} ({names}) SELECT {names} FROM _incoming")
-        finally:
-            self.con.unregister("_incoming")
+        insert_rows(self.con, table, rows, columns, or_ignore=or_ignore)
 
     # -- rejects ---------------------------------------------------------------------------
     def rejects(self, reason: str | None = None, status: str = "open") -> list[dict[str, Any]]:
@@ -442,7 +435,20 @@ class DuckDBStore:
         self.con.execute("COMMIT")
 
 
-def _final_roots(relinks: Sequence[tuple[str, str]]) -> dict[str, str]:
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table,
+                columns: Sequence[str] | None = None, *, or_ignore: bool = False) -> None:
+    """Bulk insert an Arrow table (inside the caller's transaction), in its row order (with
+    `or_ignore`, DuckDB appends in any order). `columns` default to the table's."""
+    names = ", ".join(rows.column_names if columns is None else columns)
+    con.register("_incoming", rows)
+    try:
+        verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+        con.execute(f"{verb} INTO {table} ({names}) SELECT {names} FROM _incoming")
+    finally:
+        con.unregister("_incoming")
+
+
+def final_roots(relinks: Sequence[tuple[str, str]]) -> dict[str, str]:
     """Collapse ordered re-links (A->B, then B->C) to where each old root ends (A->C, B->C)."""
     moved: dict[str, str] = {}
     for old, new in relinks:
