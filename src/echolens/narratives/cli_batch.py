@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from echolens.embed.base import Embedder
+from echolens.embed.runner import embed_batches
 from echolens.errors import UsageError
 from echolens.ingest.normalize import DateError, normalize_lang, parse_datetime
 from echolens.input_lines import json_lines
@@ -144,15 +145,12 @@ def embed_texts(texts: list[str], embedder: Embedder, cache_db: str | None,
         cached = store.embeddings(embedder.model_id, sorted(set(hashes)))
     todo = sorted({h: t for h, t in zip(hashes, texts, strict=True)
                    if h not in cached}.items())
+    keep = None if store is None else (
+        lambda keys, vectors: store.put_embeddings(embedder.model_id, keys, vectors))
     try:
-        for start in range(0, len(todo), EMBED_CHUNK):
-            chunk = todo[start:start + EMBED_CHUNK]
-            fresh = embedder.embed([t for _, t in chunk])
-            cached.update({h: fresh[k] for k, (h, _) in enumerate(chunk)})
-            if store is not None:
-                store.put_embeddings(embedder.model_id, [h for h, _ in chunk], fresh)
-            if progress is not None:
-                progress(start + len(chunk), len(todo))
+        for keys, vectors in embed_batches(todo, embedder.embed, keep, batch_size=EMBED_CHUNK,
+                                           progress=progress):
+            cached.update(zip(keys, vectors, strict=True))
     finally:
         if store is not None:
             store.close()
