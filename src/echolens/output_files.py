@@ -31,6 +31,13 @@ def written_whole(path: str | Path, newline: str | None = None) -> Iterator[Text
         partial.unlink(missing_ok=True)
 
 
+def write_whole(path: str | Path, text: str) -> Path:
+    """`text` as the whole of `path` (`written_whole`); returns the path."""
+    with written_whole(path) as handle:
+        handle.write(text)
+    return Path(path)
+
+
 def check_not_input(output: str | Path, source: str | Path, option: str = "--output",
                     what: str = "input file") -> None:
     """A `UsageError` when `output` names the file `source` is read from (it would be lost)."""

@@ -22,7 +22,7 @@ from echolens.api.charts import colour, heat, ink
 from echolens.database import Database
 from echolens.echo.timing import narrative_timing
 from echolens.errors import UsageError
-from echolens.output_files import written_whole
+from echolens.output_files import write_whole
 
 MAX_REPORT_ITEMS = 2000
 MAX_REPORT_NARRATIVES = 30
@@ -101,10 +101,7 @@ def ecosystems_report(db: Database | duckdb.DuckDBPyConnection, ecosystems: list
 
 
 def write_report(html: str, out: str | Path) -> Path:
-    target = Path(out)
-    with written_whole(target) as handle:
-        handle.write(html)
-    return target
+    return write_whole(out, html)
 
 
 def demo_report(db: Database, out: str | Path) -> Path:

@@ -22,7 +22,7 @@ from echolens.claims.storage import FactCheckStore
 from echolens.errors import EcholensError
 from echolens.ingest.normalize import normalize_lang
 from echolens.input_lines import json_lines
-from echolens.output_files import check_not_input, written_whole
+from echolens.output_files import check_not_input, write_whole
 
 console = Console()
 err = Console(stderr=True)
@@ -162,8 +162,7 @@ def match(
            if text is not None else {})
         for m in found]}, ensure_ascii=False) for q, found in zip(batch, results, strict=True)]
     if output is not None:
-        with written_whole(output) as handle:
-            handle.write("".join(line + "\n" for line in lines))
+        write_whole(output, "".join(line + "\n" for line in lines))
         err.print(f"{len(lines)} queries matched, written to {output}", highlight=False)
     else:
         sys.stdout.write("".join(line + "\n" for line in lines))

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from echolens.output_files import written_whole
+from echolens.output_files import write_whole
 from echolens.watch.alerts import AlertConfig, main_model, table_exists
 from echolens.watch.deletions import deletion_figures
 from echolens.watch.deliveries import Message, Sent
@@ -114,10 +114,7 @@ def write_digest(digest: Digest, out: str | Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"digest-{digest.now:%Y-%m-%d}"
     html_path, text_path = folder / f"{stem}.html", folder / f"{stem}.txt"
-    for path, text in ((html_path, digest.to_html()), (text_path, digest.to_text())):
-        with written_whole(path) as handle:
-            handle.write(text)
-    return html_path, text_path
+    return write_whole(html_path, digest.to_html()), write_whole(text_path, digest.to_text())
 
 
 def send_digest(digest: Digest, config: AlertConfig) -> list[Sent]:
