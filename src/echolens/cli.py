@@ -13,12 +13,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from echolens.database import INGEST_FORMATS, Database, default_db_path
 from echolens.errors import EcholensError, UsageError
 from echolens.ingest.pipeline import IngestReport
+from echolens.progress import progress_bar
 from echolens.sources.registry import source_from_mapping
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -343,13 +343,7 @@ def process(
 
 
 def _embed_with_progress(database: Database, embedder: str) -> Any:
-    with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("embed", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with progress_bar("embedding") as progress:
         return database.embed(embedder, progress=progress)
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from echolens.errors import EcholensError, UsageError
+from echolens.progress import progress_bar
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Store file [env: ECHOLENS_DB].")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -198,7 +197,7 @@ def cluster(
                                "give one of them"))
     cache_db = (db or str(default_embedding_cache())) if cache else None
     try:
-        with _embedding_progress() as progress:
+        with progress_bar("embedding") as progress:
             summary = cluster_file(input_path, output_path, cache_db=cache_db,
                                    progress=progress)
     except EcholensError as exc:
@@ -210,24 +209,6 @@ def cluster(
         typer.echo(f"warning: ... {len(problems) - MAX_PROBLEMS_SHOWN} more lines with "
                    "problems", err=True)
     typer.echo(json.dumps(summary | {"problems": len(problems)}, ensure_ascii=False), err=True)
-
-
-@contextmanager
-def _embedding_progress() -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr for the texts `cluster` embeds (gone when it ends)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("embed", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def register(app: typer.Typer) -> None:
