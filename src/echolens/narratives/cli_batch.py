@@ -5,7 +5,6 @@ item cannot be grouped)."""
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from echolens.ingest.normalize import DateError, normalize_lang, parse_datetime
 from echolens.input_lines import json_lines
 from echolens.narratives.batch import BatchItem, group_batch, skip_reason
 from echolens.narratives.calibration import Calibration, load_calibration
-from echolens.narratives.features import day_number
 from echolens.output_files import check_not_input, written_whole
 
 
@@ -80,8 +78,7 @@ def _published(value: object) -> str | None:
             return None
         value = int(value)
     try:
-        when = parse_datetime(str(value))
-        return when.isoformat() if not math.isnan(day_number(when)) else None
+        return parse_datetime(str(value)).isoformat()
     except (DateError, ValueError, OverflowError, OSError):
         return None
 
