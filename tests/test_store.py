@@ -45,3 +45,5 @@ def test_embeddings_cache_round_trip(tmp_path: Path) -> None:
     # right after a read left unfinished (count_embeddings' fetchone): once refused by
     # DuckDB ("connection has an unfinished result")
     assert list(store.embeddings("m", ["h2"])) == ["h2"]
+    store.count_embeddings("m")
+    assert store.sources_frame().height == 0  # every whole-result read settles it

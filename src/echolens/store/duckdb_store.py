@@ -134,7 +134,7 @@ class DuckDBStore:
         """`_rows_matching` as an Arrow table (`values` must not be empty)."""
         self.con.register("_keys", pa.table({"v": pa.array(list(values), kind)}))
         try:
-            return self.con.sql(sql).to_arrow_table()
+            return self._relation(sql).to_arrow_table()
         finally:
             self.con.unregister("_keys")
 
@@ -323,10 +323,7 @@ class DuckDBStore:
         if hashes is not None:
             sql += " AND content_hash IN (SELECT unnest(?))"
             params.append(list(hashes))
-        # a relation refuses to run while a result of an earlier execute is unread (after
-        # a `fetchone`); an execute closes it (Arrow from an execute result copies the rows)
-        self.con.execute("SELECT 1").fetchall()
-        table = self.con.sql(sql, params=params).to_arrow_table()
+        table = self._relation(sql, params).to_arrow_table()
         if table.num_rows == 0:
             return {}
         flat = table.column("vector").combine_chunks().flatten().to_numpy()
@@ -374,8 +371,15 @@ class DuckDBStore:
         return self._frame("SELECT * FROM rejects ORDER BY location, locator")
 
     def _frame(self, sql: str) -> pl.DataFrame:
-        frame: pl.DataFrame = self.con.sql(sql).pl()
+        frame: pl.DataFrame = self._relation(sql).pl()
         return frame
+
+    def _relation(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyRelation:
+        """`con.sql` for reading whole results as Arrow or polars. A relation refuses to run
+        while a result of an earlier execute is unread (after a `fetchone`): an execute
+        closes it first (Arrow from an execute result copies the rows)."""
+        self.con.execute("SELECT 1").fetchall()
+        return self.con.sql(sql, params=params)
 
     def stats(self) -> dict[str, Any]:
         def pairs(sql: str) -> dict[str, int]:
