@@ -379,7 +379,7 @@ class DuckDBStore:
         while a result of an earlier execute is unread (after a `fetchone`): an execute
         closes it first (Arrow from an execute result copies the rows)."""
         self.con.execute("SELECT 1").fetchall()
-        return self.con.sql(sql, params=params)
+        return self.con.sql(sql) if params is None else self.con.sql(sql, params=params)
 
     def stats(self) -> dict[str, Any]:
         def pairs(sql: str) -> dict[str, int]:
