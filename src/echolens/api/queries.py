@@ -173,17 +173,17 @@ def _matches(con: duckdb.DuckDBPyConnection, item_id: str) -> list[dict[str, Any
                  [item_id])
 
 
-def narrative_items(con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str,
-                    limit: int | None = None) -> list[dict[str, Any]]:
-    """A narrative's items grouped by ecosystem and language (oldest first in each group)."""
-    sql = (_ITEM_SELECT + " JOIN narrative_members m ON m.item_id = i.id"
-           " WHERE m.model_id = ? AND m.narrative_id = ?"
-           " ORDER BY 4, i.lang, i.published_at, i.id")
-    params: list[Any] = [model_id, narrative_id]
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return _rows(con, sql, params)
+def narrative_members(con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str
+                      ) -> list[dict[str, Any]]:
+    """Every item of a narrative, with `undated` (`echo.timing.UNDATED_SQL`), in the order
+    (published_at, ecosystem, id): one read serves the page's items, timelines and timing."""
+    from echolens.echo.timing import UNDATED_SQL
+
+    return _rows(con, _ITEM_SELECT.replace(" FROM items i", f", {UNDATED_SQL} AS undated"
+                                           " FROM items i")
+                 + " JOIN narrative_members m ON m.item_id = i.id"
+                 " WHERE m.model_id = ? AND m.narrative_id = ?"
+                 " ORDER BY i.published_at, 4, i.id", [model_id, narrative_id])
 
 
 # -- sources -------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ item is undated when `published_at` is NULL or its `extra` carries ``date_unknow
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 
@@ -29,10 +30,12 @@ __all__ = [
     "ItemRef",
     "Lag",
     "NarrativeTiming",
+    "citation_rows",
     "citation_status",
     "connection",
     "default_model_id",
     "narrative_timing",
+    "timing_of",
     "period_sql",
 ]
 
@@ -221,6 +224,24 @@ def _title(text: str | None, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+#: One member of a narrative for timing: (item id, ecosystem, source id, published_at,
+#: title or text, undated), in the order (published_at, ecosystem, item id).
+MemberRow = tuple[str, str, str, datetime, str | None, bool]
+#: One citation of a member: (item id, name, kind, cue, cited source id, cited ecosystem),
+#: in the order (the citing item's published_at, item id, ordinal).
+CitationRow = tuple[str, str, str | None, str | None, str | None, str | None]
+CitationsOf = Callable[[list[str]], Sequence[CitationRow]]
+
+MEMBER_ROWS_SQL = (
+    "SELECT i.id, coalesce(s.ecosystem, 'unknown'), i.source_id, i.published_at,"
+    f" coalesce(i.title, i.text), {UNDATED_SQL}"
+    " FROM narrative_members m JOIN items i ON i.id = m.item_id"
+    " LEFT JOIN sources s ON s.id = i.source_id"
+    " WHERE m.model_id = ? AND m.narrative_id = ?"
+    " ORDER BY i.published_at, coalesce(s.ecosystem, 'unknown'), i.id"
+)
+
+
 def narrative_timing(db: object, narrative_id: str, model_id: str | None = None) -> NarrativeTiming:
     """First item per ecosystem, lags and the echo chain of `narrative_id`.
 
@@ -228,15 +249,16 @@ def narrative_timing(db: object, narrative_id: str, model_id: str | None = None)
     (time, ecosystem name) and flagged in `tied_with`; their lag is 0."""
     con = connection(db)
     model = model_id or _model_of(con, narrative_id)
-    rows = con.execute(
-        "SELECT i.id, coalesce(s.ecosystem, 'unknown'), i.source_id, i.published_at,"
-        f" coalesce(i.title, i.text), {UNDATED_SQL}"
-        " FROM narrative_members m JOIN items i ON i.id = m.item_id"
-        " LEFT JOIN sources s ON s.id = i.source_id"
-        " WHERE m.model_id = ? AND m.narrative_id = ?"
-        " ORDER BY i.published_at, coalesce(s.ecosystem, 'unknown'), i.id",
-        [model, narrative_id],
-    ).fetchall()
+    rows = con.execute(MEMBER_ROWS_SQL, [model, narrative_id]).fetchall()
+    return timing_of(narrative_id, model, rows, lambda: citation_status(con),
+                     lambda ids: citation_rows(con, ids))
+
+
+def timing_of(narrative_id: str, model_id: str, rows: Sequence[MemberRow],
+              status: Callable[[], str], citations_of: CitationsOf) -> NarrativeTiming:
+    """`narrative_timing` from the narrative's member rows, read already: `status()` is the
+    store's `citation_status` and `citations_of(ids)` the `citation_rows` of `ids`, each
+    called only when the narrative crossed ecosystems."""
     undated = sum(1 for r in rows if r[5])
     dated = [ItemRef(r[0], r[2], r[1], r[3], _title(r[4])) for r in rows if not r[5]]
     notes: list[str] = []
@@ -262,11 +284,11 @@ def narrative_timing(db: object, narrative_id: str, model_id: str | None = None)
     elif len(first_seen) == 1:
         notes.append(f"carried by one ecosystem only ({first_seen[0].ecosystem}): no echo chain")
     else:
-        status = citation_status(con)
-        if status != "ok":
-            notes.append(CITATION_NOTES[status])
-        chain = _chain(con, first_seen, dated, status == "ok")
-    return NarrativeTiming(narrative_id, model, first_seen, lags, chain, len(dated), undated,
+        found = status()
+        if found != "ok":
+            notes.append(CITATION_NOTES[found])
+        chain = _chain(first_seen, dated, citations_of if found == "ok" else None)
+    return NarrativeTiming(narrative_id, model_id, first_seen, lags, chain, len(dated), undated,
                            tuple(notes))
 
 
@@ -281,8 +303,8 @@ def _model_of(con: duckdb.DuckDBPyConnection, narrative_id: str) -> str:
     return str(rows[0][0])
 
 
-def _chain(con: duckdb.DuckDBPyConnection, first_seen: tuple[FirstItem, ...],
-           dated: list[ItemRef], with_citations: bool) -> EchoChain:
+def _chain(first_seen: tuple[FirstItem, ...], dated: list[ItemRef],
+           citations_of: CitationsOf | None) -> EchoChain:
     origin = first_seen[0]
     second_at = first_seen[1].item.published_at
     origin_items = tuple(r for r in dated
@@ -293,20 +315,18 @@ def _chain(con: duckdb.DuckDBPyConnection, first_seen: tuple[FirstItem, ...],
         earlier = {f.ecosystem for f in first_seen[:k]}
         earlier_sources = {r.source_id for r in dated if r.ecosystem in earlier}
         own = [r.item_id for r in dated if r.ecosystem == first.ecosystem]
-        cites = (_connecting_citations(con, own, earlier, earlier_sources)
-                 if with_citations else ())
+        cites = (_connecting(citations_of(own), earlier, earlier_sources)
+                 if citations_of is not None else ())
         steps.append(ChainStep(first, _hours(first.item.published_at, origin.item.published_at),
                                _hours(first.item.published_at, previous), cites))
         previous = first.item.published_at
     return EchoChain(origin.ecosystem, origin_items[:ORIGIN_ITEMS], tuple(steps))
 
 
-def _connecting_citations(con: duckdb.DuckDBPyConnection, item_ids: list[str],
-                          earlier: set[str], earlier_sources: set[str]
-                          ) -> tuple[ChainCitation, ...]:
-    """Citations in `item_ids` (in their time order) naming a source of an earlier ecosystem:
-    the cited source belongs to one, or is the source of an earlier item of the narrative."""
-    rows = con.execute(
+def citation_rows(con: duckdb.DuckDBPyConnection, item_ids: list[str]) -> list[CitationRow]:
+    """The citations of `item_ids`, with the ecosystem of the cited source, in the order
+    (the citing item's published_at, item id, ordinal)."""
+    return [cast(CitationRow, tuple(r)) for r in con.execute(
         "SELECT c.item_id, c.name, c.kind, c.cue, c.source_id,"
         " coalesce(cs.ecosystem, c.ecosystem)"
         " FROM citations c JOIN items i ON i.id = c.item_id"
@@ -314,7 +334,13 @@ def _connecting_citations(con: duckdb.DuckDBPyConnection, item_ids: list[str],
         " WHERE c.item_id IN (SELECT unnest(?))"
         " ORDER BY i.published_at, c.item_id, c.ordinal",
         [item_ids],
-    ).fetchall()
-    found = [ChainCitation(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows
+    ).fetchall()]
+
+
+def _connecting(rows: Sequence[CitationRow], earlier: set[str], earlier_sources: set[str]
+                ) -> tuple[ChainCitation, ...]:
+    """The citations among `rows` naming a source of an earlier ecosystem: the cited source
+    belongs to one, or is the source of an earlier item of the narrative."""
+    found = [ChainCitation(*r) for r in rows
              if r[5] in earlier or (r[4] is not None and r[4] in earlier_sources)]
     return tuple(found[:STEP_CITATIONS])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -260,23 +260,31 @@ def list_narratives(
 
 
 def narrative_detail(
-    con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str | None = None
+    con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str | None = None,
+    *, timelines: bool = True, texts: Mapping[str, str] | None = None
 ) -> dict[str, Any] | None:
-    """One narrative (active or merged) with its representatives, timeline and history."""
+    """One narrative (active or merged) with its representatives, timeline and history.
+    With `timelines=False` both timelines are left empty, for a caller that reads the
+    members anyway and fills them with `timeline_of`; `texts` (item id -> text) are texts
+    known already, the representatives' others are read."""
     params: list[Any] = [narrative_id]
     sql = ("SELECT id, model_id, status, merged_into, label, keywords, representatives, size,"
-           " first_seen, last_seen, created_at FROM narratives WHERE id = ?")
+           " first_seen, last_seen, created_at, updated_at FROM narratives WHERE id = ?")
     if model_id:
         sql += " AND model_id = ?"
         params.append(model_id)
-    row = con.execute(sql + " ORDER BY updated_at DESC LIMIT 1", params).fetchone()
-    if row is None:
+    # the latest version in Python: ORDER BY ... LIMIT 1 took 3 ms, the rows alone 1.3 ms
+    rows = con.execute(sql, params).fetchall()
+    if not rows:
         return None
+    row = max(rows, key=lambda r: r[11])
     model = row[1]
     reps = json.loads(row[6]) if row[6] else {}
-    texts = dict(con.execute(
-        "SELECT id, text FROM items WHERE id IN (SELECT unnest(?))", [list(reps.values())]
-    ).fetchall()) if reps else {}
+    known = texts or {}
+    missing = [v for v in reps.values() if v not in known]
+    texts = {**known, **dict(con.execute(
+        "SELECT id, text FROM items WHERE id IN (SELECT unnest(?))", [missing]
+    ).fetchall())} if missing else known
     history = [
         {"at": h[0], "event": h[1], "other_id": h[2], "item_id": h[3], "score": h[4]}
         for h in con.execute(
@@ -289,8 +297,8 @@ def narrative_detail(
         "label": row[4], "keywords": json.loads(row[5]) if row[5] else {},
         "representatives": {k: {"item_id": v, "text": texts.get(v)} for k, v in reps.items()},
         "size": int(row[7]), "first_seen": row[8], "last_seen": row[9], "created_at": row[10],
-        "timeline": timeline(con, row[0], model, "day"),
-        "timeline_weekly": timeline(con, row[0], model, "week"),
+        "timeline": timeline(con, row[0], model, "day") if timelines else [],
+        "timeline_weekly": timeline(con, row[0], model, "week") if timelines else [],
         "history": history,
         "factcheck_matches": factcheck_matches(con, row[0], model),
     }
@@ -333,6 +341,29 @@ def timeline(con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str,
     ).fetchall()
     return [{"period": r[0].isoformat(), "ecosystem": r[1], "items": int(r[2]),
              "first_seen": r[3], "last_seen": r[4]} for r in rows]
+
+
+def timeline_of(points: Iterable[tuple[datetime, str]], unit: str = "day"
+                ) -> list[dict[str, Any]]:
+    """`timeline` from the (published_at, ecosystem) of a narrative's members, read already
+    (days in UTC, as the store's sessions count them)."""
+    if unit not in ("day", "week"):
+        raise ValueError(f"unit must be day or week, not {unit!r}")
+    groups: dict[tuple[date, str], list[Any]] = {}
+    for at, ecosystem in points:
+        day = at.astimezone(UTC).date()
+        if unit == "week":
+            day -= timedelta(days=day.weekday())
+        group = groups.get((day, ecosystem))
+        if group is None:
+            groups[(day, ecosystem)] = [1, at, at]
+        else:
+            group[0] += 1
+            group[1] = min(group[1], at)
+            group[2] = max(group[2], at)
+    return [{"period": day.isoformat(), "ecosystem": ecosystem, "items": count,
+             "first_seen": first, "last_seen": last}
+            for (day, ecosystem), (count, first, last) in sorted(groups.items())]
 
 
 def outcome_counts(con: duckdb.DuckDBPyConnection, model_id: str) -> dict[str, int]:
