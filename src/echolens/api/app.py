@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -139,6 +140,54 @@ class PageCache:
         return len(self._pages)
 
 
+class SingleFlight:
+    """Concurrent calls for one key share one computation: the first caller computes, the
+    others wait for its result (or get its exception). Twenty clients opening the same cold
+    page at once cost one render, not twenty."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[tuple[Any, ...], Future[Any]] = {}
+
+    def run(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        with self._lock:
+            running = self._running.get(key)
+            owner = running is None
+            if running is None:
+                running = self._running[key] = Future()
+        if not owner:
+            return cast(T, running.result())
+        try:
+            value = compute()
+        except BaseException as exc:
+            running.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                del self._running[key]
+        running.set_result(value)
+        return value
+
+
+class InFlight:
+    """ASGI middleware counting the requests being answered (`Dashboard.wait_until_idle`)."""
+
+    def __init__(self, app: Any, board: Dashboard) -> None:
+        self.app = app
+        self.board = board
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.board.requests_in_flight += 1  # the event loop's thread only: no lock needed
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.board.requests_in_flight -= 1
+            self.board.last_request_ended = time.monotonic()
+
+
 class _ConOnly:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
@@ -164,8 +213,21 @@ class Dashboard:
         self._memo_checked = -1e9
         self._memo_version: tuple[Any, ...] = ()
         self._pages = PageCache(PAGE_BUDGET_BYTES)
+        self._computing = SingleFlight()  # memo values and pages being made
         self.warm = threading.Event()  # set once the first background warm-up has finished
+        # requests being answered, and when the last one ended (`InFlight` keeps both)
+        self.requests_in_flight = 0
+        self.last_request_ended = 0.0
         self._readers = threading.local()  # per-thread read cursors (`read_cursor`)
+
+    def wait_until_idle(self, stop: threading.Event, quiet: float = 0.05) -> None:
+        """Return once no request has been answered for `quiet` seconds, or when `stop` is
+        set: background work (the warm-up) yields the cores to clients."""
+        while not stop.is_set():
+            if (self.requests_in_flight == 0
+                    and time.monotonic() - self.last_request_ended >= quiet):
+                return
+            stop.wait(quiet)
 
     def version(self) -> tuple[Any, ...]:
         """The store's version: counts of items, members, matches and sources and the last
@@ -185,17 +247,21 @@ class Dashboard:
 
     def memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """`compute()` cached under `key` until the store changes (do not modify it)."""
-        self.version()
+        version = self.version()
         with self._memo_lock:
             if key in self._memo:
                 self._memo.move_to_end(key)
                 return cast(T, self._memo[key])
-        value = compute()
-        with self._memo_lock:
-            self._memo[key] = value
-            while len(self._memo) > MEMO_SIZE:
-                self._memo.popitem(last=False)
-        return value
+
+        def compute_and_keep() -> T:
+            value = compute()
+            with self._memo_lock:
+                self._memo[key] = value
+                while len(self._memo) > MEMO_SIZE:
+                    self._memo.popitem(last=False)
+            return value
+
+        return self._computing.run(("memo", version, *key), compute_and_keep)
 
     def page(self, key: tuple[Any, ...], render: Callable[[], bytes]) -> bytes:
         """A rendered page cached under `key` until the store changes, within a memory budget
@@ -204,11 +270,15 @@ class Dashboard:
         found = self._pages.get(key)
         if found is not None:
             return found
-        body = render()
-        with self._memo_lock:
-            if version == self._memo_version:
-                self._pages.put(key, body)
-        return body
+
+        def render_and_keep() -> bytes:
+            body = render()
+            with self._memo_lock:
+                if version == self._memo_version:
+                    self._pages.put(key, body)
+            return body
+
+        return self._computing.run(("page", version, *key), render_and_keep)
 
     def fresh_page(self, key: tuple[Any, ...]) -> bytes | None:
         """The page cached under `key` if the store's version was checked within the last
@@ -348,6 +418,18 @@ def _warm_up(app: FastAPI, stop: threading.Event) -> None:
         board.warm.set()
 
 
+def warm_search(app: FastAPI) -> None:
+    """Load the search models and item vectors now (~1.5 s on the demo store): `serve` does
+    it before it listens, so that no client waits for them or shares the cores with the
+    loading. A failure is logged; the background warm-up then tries again."""
+    board: Dashboard = app.state.dashboard
+    try:
+        with board.cursor() as cur:
+            board.search.warm_up(cur)
+    except Exception as exc:  # noqa: BLE001 - never stop the server from starting
+        logging.getLogger(__name__).warning("search warm-up failed: %s", exc)
+
+
 def create_app(database: Database | str | Path, *, write_token: str | None = None,
                encoder: EncodeFn | None = None) -> FastAPI:
     """The dashboard and JSON API over `database` (an open `Database`, or a path opened
@@ -381,6 +463,7 @@ def create_app(database: Database | str | Path, *, write_token: str | None = Non
                   "queries of the echolens library as JSON (every table also as CSV), and "
                   "token-protected writes when the server allows them.")
     app.state.dashboard = Dashboard(database, write_token=write_token, encoder=encoder)
+    app.add_middleware(InFlight, board=app.state.dashboard)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api_router)
     app.include_router(pages_router)

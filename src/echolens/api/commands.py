@@ -40,7 +40,7 @@ def run_server(db_path: str, *, host: str = "127.0.0.1", port: int = 8000,
     import duckdb
     import uvicorn
 
-    from echolens.api.app import create_app
+    from echolens.api.app import create_app, warm_search
     from echolens.database import Database
     from echolens.watch.config import load_config
     from echolens.watch.watcher import WatcherThread
@@ -59,6 +59,7 @@ def run_server(db_path: str, *, host: str = "127.0.0.1", port: int = 8000,
         raise UsageError(f"cannot open {db_path}: {exc}",
                          "stop the process writing to it, or serve a copy of the file"
                          ) from exc
+    warm_search(app)
     shown = f"[{host}]" if ":" in host else host
     say(f"dashboard: http://{shown}:{port}/  (JSON API: http://{shown}:{port}/docs; "
         f"{'writes need the bearer token' if write_token else 'read-only'}; Ctrl+C stops)")

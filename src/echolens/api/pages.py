@@ -177,6 +177,8 @@ def _narrative_bytes(request: Request, cur: duckdb.DuckDBPyConnection, narrative
 def warm_narrative_pages(app: Any, stop: threading.Event, limit: int = 5000) -> int:
     """Render the pages of the active narratives, largest first, into the page cache (they
     then answer from memory), until done, `stop` is set or half the cache budget is used.
+    Each page waits until no request has been answered for 50 ms: the warm-up gives way
+    to clients.
     Returns how many pages were rendered."""
     board: Dashboard = app.state.dashboard
     rendered = 0
@@ -185,6 +187,7 @@ def warm_narrative_pages(app: Any, stop: threading.Event, limit: int = 5000) -> 
             "SELECT id FROM narratives WHERE status = 'active' ORDER BY size DESC, id LIMIT ?",
             [limit]).fetchall()]
         for narrative_id in ids:
+            board.wait_until_idle(stop)  # clients first
             if stop.is_set() or board.pages_used() > board.page_budget() // 2:
                 break
             key = ("narrative", narrative_id)
