@@ -326,7 +326,7 @@ def test_merges_are_recorded_in_the_history(tmp_path: Path, cal: Calibration) ->
 
 def test_show_lists_fact_checks_matched_by_member_items(tmp_path: Path,
                                                         cal: Calibration) -> None:
-    from echolens.narratives.storage import narrative_detail
+    from echolens.narratives.storage import factcheck_matches, narrative_detail
 
     store = make_store(tmp_path / "s.duckdb")
     add_items(store, corpus([0, 4], seed=3))
@@ -354,3 +354,21 @@ def test_show_lists_fact_checks_matched_by_member_items(tmp_path: Path,
     assert detail is not None
     assert [(m["factcheck_id"], m["items"]) for m in detail["factcheck_matches"]] == [("fc1", 2)]
     assert detail["factcheck_matches"][0]["best_probability"] == pytest.approx(0.9)
+    # more matches: most matching items first, then the best probability, then the id
+    store.con.execute(
+        "INSERT INTO factchecks (id, text, lang, organization, source_format, location, locator,"
+        " claim_key, imported_at) SELECT 'fc' || k, 'claim ' || k, 'en', 'X', 'jsonl', 'f',"
+        " 'line ' || k, 'k' || k, now() FROM range(3, 6) t(k)")
+    for subject, fact, probability in [(members[0], "fc4", 0.8), (members[1], "fc3", 0.8),
+                                       (members[2], "fc5", 0.85), (members[0], "fc5", 0.6)]:
+        store.con.execute(
+            "INSERT INTO claim_matches VALUES ('item', ?, ?, 1.0, ?, 1, 'hybrid-v1', [], NULL,"
+            " true, now())", [subject, fact, probability])
+    found = factcheck_matches(store.con, narrative, MODEL)
+    assert [(m["factcheck_id"], m["items"]) for m in found] == [
+        ("fc1", 2), ("fc5", 2), ("fc3", 1), ("fc4", 1)]
+    assert found[1]["best_probability"] == pytest.approx(0.85)
+    assert found[1]["organization"] == "X"
+    assert factcheck_matches(store.con, narrative, MODEL, limit=2) == found[:2]
+    assert factcheck_matches(store.con, narrative, MODEL, item_ids=[members[2]]) == [
+        {**found[1], "items": 1}]

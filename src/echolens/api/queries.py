@@ -30,7 +30,7 @@ def first_row(rows: list[Any]) -> Any:
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     row = first_row(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
         [name]).fetchall())
     return bool(row and row[0])
 

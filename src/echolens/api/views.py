@@ -164,7 +164,8 @@ def narrative(con: duckdb.DuckDBPyConnection, narrative_id: str,
     model = str(max(versions, key=lambda v: v[1])[0])
     members = queries.narrative_members(con, narrative_id, model)
     detail = narrative_detail(con, narrative_id, model, timelines=False,
-                              texts={m["id"]: m["text"] for m in members})
+                              texts={m["id"]: m["text"] for m in members},
+                              item_ids=[m["id"] for m in members])
     if detail is None:  # gone since (a store being written)
         raise NotFound(f"no narrative {narrative_id!r}",
                        "pick one from /narratives (or `echolens narratives list`)")
@@ -172,7 +173,7 @@ def narrative(con: duckdb.DuckDBPyConnection, narrative_id: str,
     detail["timeline"] = timeline_of(points, "day")
     detail["timeline_weekly"] = timeline_of(points, "week")
     status = citation_status(con)
-    cited = _member_citations(con, detail["id"], model) if status == "ok" else {}
+    cited = _citations_by_item(con, [m["id"] for m in members]) if status == "ok" else {}
     published = {m["id"]: m["published_at"] for m in members}
 
     def citations_of(ids: list[str]) -> list[CitationRow]:
@@ -202,18 +203,15 @@ def narrative(con: duckdb.DuckDBPyConnection, narrative_id: str,
     return detail
 
 
-def _member_citations(con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str
-                      ) -> dict[str, list[CitationRow]]:
-    """The citations of a narrative's members (`echo.timing.citation_rows`), per item in
-    their order."""
+def _citations_by_item(con: duckdb.DuckDBPyConnection, item_ids: list[str]
+                       ) -> dict[str, list[CitationRow]]:
+    """The citations of `item_ids` (`echo.timing.citation_rows`), per item in their order."""
     out: dict[str, list[CitationRow]] = defaultdict(list)
     for r in con.execute(
             "SELECT c.item_id, c.name, c.kind, c.cue, c.source_id,"
             " coalesce(cs.ecosystem, c.ecosystem)"
             " FROM citations c LEFT JOIN sources cs ON cs.id = c.source_id"
-            " WHERE c.item_id IN (SELECT item_id FROM narrative_members"
-            "  WHERE model_id = ? AND narrative_id = ?)"
-            " ORDER BY c.item_id, c.ordinal", [model_id, narrative_id]).fetchall():
+            " WHERE c.item_id = ANY(?) ORDER BY c.item_id, c.ordinal", [item_ids]).fetchall():
         out[str(r[0])].append(cast(CitationRow, tuple(r)))
     return out
 

@@ -91,7 +91,7 @@ def period_sql(since: datetime | None, until: datetime | None) -> tuple[str, lis
 def citation_status(con: duckdb.DuckDBPyConnection) -> str:
     """``ok`` when the citations table holds rows, else ``missing`` or ``empty``."""
     tables = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'citations'"
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'citations'"
     ).fetchall()
     if not tables[0][0]:
         return "missing"

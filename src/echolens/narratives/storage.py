@@ -261,12 +261,14 @@ def list_narratives(
 
 def narrative_detail(
     con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str | None = None,
-    *, timelines: bool = True, texts: Mapping[str, str] | None = None
+    *, timelines: bool = True, texts: Mapping[str, str] | None = None,
+    item_ids: Sequence[str] | None = None
 ) -> dict[str, Any] | None:
     """One narrative (active or merged) with its representatives, timeline and history.
     With `timelines=False` both timelines are left empty, for a caller that reads the
     members anyway and fills them with `timeline_of`; `texts` (item id -> text) are texts
-    known already, the representatives' others are read."""
+    known already, the representatives' others are read; `item_ids` are the members, when
+    read already."""
     params: list[Any] = [narrative_id]
     sql = ("SELECT id, model_id, status, merged_into, label, keywords, representatives, size,"
            " first_seen, last_seen, created_at, updated_at FROM narratives WHERE id = ?")
@@ -300,28 +302,41 @@ def narrative_detail(
         "timeline": timeline(con, row[0], model, "day") if timelines else [],
         "timeline_weekly": timeline(con, row[0], model, "week") if timelines else [],
         "history": history,
-        "factcheck_matches": factcheck_matches(con, row[0], model),
+        "factcheck_matches": factcheck_matches(con, row[0], model, item_ids=item_ids),
     }
 
 
 def factcheck_matches(con: duckdb.DuckDBPyConnection, narrative_id: str,
-                      model_id: str, limit: int = 10) -> list[dict[str, Any]]:
-    """Fact-checks that member items matched above threshold, most matching items first."""
-    rows = con.execute(
-        "SELECT m.factcheck_id, any_value(f.title), any_value(f.text), any_value(f.organization),"
-        " any_value(f.url), any_value(f.verdict), count(DISTINCT m.subject_id), max(m.probability)"
-        " FROM claim_matches m"
-        " JOIN narrative_members nm ON nm.item_id = m.subject_id"
-        "  AND nm.narrative_id = ? AND nm.model_id = ?"
-        " JOIN factchecks f ON f.id = m.factcheck_id"
-        " WHERE m.subject_kind = 'item' AND m.above_threshold"
-        " GROUP BY m.factcheck_id ORDER BY 7 DESC, 8 DESC, 1 LIMIT ?",
-        [narrative_id, model_id, limit],
-    ).fetchall()
+                      model_id: str, limit: int = 10, item_ids: Sequence[str] | None = None
+                      ) -> list[dict[str, Any]]:
+    """Fact-checks that member items matched above threshold, most matching items first.
+    `item_ids`: the members, when read already. (Ranked here in Python: the one-query form,
+    a join of the matches, the members and the fact-checks, took 11 ms a narrative.)"""
+    if item_ids is None:
+        item_ids = [str(r[0]) for r in con.execute(
+            "SELECT item_id FROM narrative_members WHERE model_id = ? AND narrative_id = ?",
+            [model_id, narrative_id]).fetchall()]
+    if not item_ids:
+        return []
+    items: dict[str, set[str]] = {}
+    best: dict[str, float] = {}
+    for item_id, factcheck_id, probability in con.execute(
+            "SELECT subject_id, factcheck_id, probability FROM claim_matches"
+            " WHERE subject_kind = 'item' AND above_threshold AND subject_id = ANY(?)",
+            [list(item_ids)]).fetchall():
+        items.setdefault(factcheck_id, set()).add(item_id)
+        best[factcheck_id] = max(best.get(factcheck_id, probability), probability)
+    top = sorted(items, key=lambda f: (-len(items[f]), -best[f], f))[:limit]
+    if not top:
+        return []
+    fields = {r[0]: r[1:] for r in con.execute(
+        "SELECT id, title, text, organization, url, verdict FROM factchecks"
+        " WHERE id = ANY(?)", [top]).fetchall()}
     return [
-        {"factcheck_id": r[0], "title": r[1], "text": r[2], "organization": r[3], "url": r[4],
-         "verdict": r[5], "items": int(r[6]), "best_probability": float(r[7])}
-        for r in rows
+        {"factcheck_id": f, "title": fields[f][0], "text": fields[f][1],
+         "organization": fields[f][2], "url": fields[f][3], "verdict": fields[f][4],
+         "items": len(items[f]), "best_probability": float(best[f])}
+        for f in top if f in fields  # a match whose fact-check is gone shows nothing
     ]
 
 
