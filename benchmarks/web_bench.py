@@ -6,11 +6,12 @@ The server is the real `echolens serve` (uvicorn, one process) on a COPY of the 
 or `--db PATH`), on 127.0.0.1 with a free port. This script is the second process: 20
 asyncio clients, each on one kept-alive connection, speaking bare HTTP/1.1 (with httpx as
 the client, its own CPU time on the shared 2 cores put /healthz at p95 352 ms), a bounded
-number of requests, then it stops the server. Each figure comes in two phases: "first" is
-the first request for each distinct narrative / query, "repeat" is the rest. The server
-renders narrative pages in the background after start-up and caches pages and search
-results per store version; the runs start once `/healthz` says the warm-up is done, and
-its duration is reported.
+number of requests, then it stops the server. "first" is the first request for each
+distinct narrative (the 60 largest) or query, "never opened" the first request for each of
+the 60 smallest narratives, "repeat" the rest. `serve` loads the search models and renders
+the largest narratives' pages before it listens (`--warm-seconds`), the others in the
+background while no request is being answered, and caches pages and search results per
+store version. The runs start as soon as the server answers, as a client's would.
 
 Usage: `.venv/bin/python benchmarks/web_bench.py [--db PATH] [--requests 600]`; the lead's
 `benchmarks/run.py` can call `web_section()` and paste the markdown it returns.
@@ -148,31 +149,33 @@ def web_section(db: Path = DEMO, requests: int = 600) -> str:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="echolens-web-") as tmp:
         store = copy_store(db, Path(tmp))
-        narratives = _narrative_ids(store, 60)
+        everything = _narrative_ids(store, 1_000_000)
+        narratives = everything[:60]
+        # the smallest ones: rendered last by the warm-ups, so still cold when asked for
+        cold = everything[-60:] if len(everything) >= 180 else []
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
             [sys.executable, "-m", "echolens.cli", "--db", str(store), "serve", "--port",
-             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             started = time.perf_counter()
-            up_s = None
-            while True:  # up, then warm (search models loaded, narrative pages rendered)
+            while True:  # as a client sees it: the runs start once the server answers
                 try:
-                    health = httpx.get(f"{base}/healthz", timeout=2).json()
-                    up_s = up_s or time.perf_counter() - started
-                    if health.get("warm"):
-                        break
+                    httpx.get(f"{base}/healthz", timeout=2)
+                    break
                 except httpx.HTTPError:
                     pass
                 if server.poll() is not None or time.perf_counter() - started > 600:
                     raise RuntimeError(f"server did not start: {server.stderr.read()!r}"
                                        if server.stderr else "server did not start")
-                time.sleep(0.2)
-            warm_s = time.perf_counter() - started
+                time.sleep(0.1)
+            up_s = time.perf_counter() - started
             health = asyncio.run(_load(base, ["/healthz"] * requests, CLIENTS))
             pages = [f"/narratives/{n}" for n in narratives]
             first_pages = asyncio.run(_load(base, pages, CLIENTS))
+            cold_pages = asyncio.run(_load(base, [f"/narratives/{n}" for n in cold], CLIENTS)
+                                     ) if cold else ([], 0)
             repeat_pages = asyncio.run(_load(
                 base, [pages[k % len(pages)] for k in range(requests)], CLIENTS))
             searches = [f"/api/search?q={q}" for q in QUERIES]
@@ -182,9 +185,12 @@ def web_section(db: Path = DEMO, requests: int = 600) -> str:
         finally:
             server.terminate()
             try:
-                server.wait(timeout=20)
+                out, _ = server.communicate(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
+                out = ""
+        ready = next((line for line in (out or "").splitlines() if line.startswith("ready")),
+                     "ready line not found")
         items = duckdb.connect(str(store), read_only=True)
         try:
             count = items.execute("SELECT count(*) FROM items").fetchall()[0][0]
@@ -197,26 +203,32 @@ def web_section(db: Path = DEMO, requests: int = 600) -> str:
         "## Dashboard latency (web_bench.py)",
         "",
         f"`echolens serve` (uvicorn, 1 process) on a copy of the demo store ({count} items, "
-        f"{len(narratives)} largest narratives, {len(QUERIES)} queries in en/ru/uk/zh), "
+        f"{len(everything)} active narratives, {len(QUERIES)} queries in en/ru/uk/zh), "
         f"{CLIENTS} concurrent clients in a second process over loopback. Machine: "
         f"{machine()}, load average {load_before:.1f} before the run. Latencies in ms; "
-        "ratio = p95 / p95 of the static `/healthz` baseline "
-        "measured the same way. \"first\": first request per distinct narrative or query; "
-        "\"repeat\": the rest (pages and search results cached per store version). "
-        f"The server answered after {up_s or 0:.1f} s and had finished its background "
-        f"warm-up (search model and vectors loaded, every narrative page rendered) after "
-        f"{warm_s:.1f} s; the runs start then.",
+        "ratio = p95 / p95 of the static `/healthz` baseline measured the same way. "
+        "\"first\": first request per distinct narrative (the 60 largest) or query; "
+        "\"never opened\": the first request for each of the 60 smallest narratives, which "
+        "no warm-up had reached; \"repeat\": the rest (pages and search results cached "
+        "per store version). The runs start as soon as the server answers, "
+        f"{up_s:.1f} s after it was started; it had said: \"{ready}\" (`serve` loads the "
+        "search models and renders the largest narratives' pages before it listens, "
+        "`--warm-seconds`, 10 by default).",
         "",
         "| endpoint | requests | p50 | p95 | max | p95 vs /healthz | errors |",
         "|---|---|---|---|---|---|---|",
         _row("`/healthz` (baseline)", *health, base_p95),
         _row("narrative page, first", *first_pages, base_p95),
+        *([_row("narrative page, never opened", *cold_pages, base_p95)] if cold else []),
         _row("narrative page, repeat", *repeat_pages, base_p95),
         _row("search API, first", *first_search, base_p95),
         _row("search API, repeat", *repeat_search, base_p95),
         "",
         f"Goal p95 < {GOAL_P95_MS:.0f} ms: {'met' if worst < GOAL_P95_MS else 'NOT met'} "
-        f"(worst p95 {worst:.0f} ms). Reproduce: `.venv/bin/python benchmarks/web_bench.py`.",
+        f"(worst p95 {worst:.0f} ms of the first and repeat rows)"
+        + (f"; narrative pages never opened: p95 {percentile(cold_pages[0], 0.95):.0f} ms"
+           if cold else "")
+        + ". Reproduce: `.venv/bin/python benchmarks/web_bench.py`.",
         "",
     ]
     return "\n".join(lines)

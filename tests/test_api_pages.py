@@ -211,6 +211,10 @@ def test_serve_binds_loopback_prints_its_url_and_is_read_only(store_path: Path,
                                "--port", str(port)], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
+        warming = server.stdout.readline()
+        assert warming.startswith("warming up: the search models, then narrative pages")
+        ready = server.stdout.readline()
+        assert re.match(r"ready in [0-9.]+ s: 2 of 2 narrative pages rendered", ready), ready
         line = server.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in line and "read-only" in line
         deadline = time.monotonic() + 60

@@ -126,3 +126,18 @@ def test_the_warm_up_waits_while_requests_are_answered(store_path: Path) -> None
         assert waited.wait(2)
         thread.join()
     board.database.close()
+
+
+@pytest.mark.parametrize("seconds", [0.0, 30.0])
+def test_serve_renders_the_largest_pages_before_it_listens_within_its_budget(
+        store_path: Path, seconds: float) -> None:
+    from echolens.api.app import warm_before_listening
+
+    app = create_app(Database(store_path, read_only=True), encoder=hashing_encoder)
+    board: Dashboard = app.state.dashboard
+    rendered, active = warm_before_listening(app, seconds)
+    assert active == 2
+    assert rendered == (2 if seconds else 0)
+    for narrative in ("n-biolabs", "n-grain"):
+        assert board.has_page(("narrative", narrative)) == bool(seconds)
+    board.database.close()

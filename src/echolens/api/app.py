@@ -418,16 +418,28 @@ def _warm_up(app: FastAPI, stop: threading.Event) -> None:
         board.warm.set()
 
 
-def warm_search(app: FastAPI) -> None:
-    """Load the search models and item vectors now (~1.5 s on the demo store): `serve` does
-    it before it listens, so that no client waits for them or shares the cores with the
-    loading. A failure is logged; the background warm-up then tries again."""
+def warm_before_listening(app: FastAPI, seconds: float) -> tuple[int, int]:
+    """What `serve` does before it listens, so that its first clients neither wait for
+    loading nor share the cores with it: load the search models and item vectors (~1.5 s on
+    the demo store), then render narrative pages, largest first, for at most `seconds`
+    (~35 ms a page on the demo store; the background warm-up renders the rest). A failure
+    is logged, and the background warm-up tries again. Returns (pages rendered, active
+    narratives)."""
+    from echolens.api.pages import warm_narrative_pages
+
     board: Dashboard = app.state.dashboard
+    started = time.monotonic()
     try:
         with board.cursor() as cur:
             board.search.warm_up(cur)
+            active = first_row(cur.execute(
+                "SELECT count(*) FROM narratives WHERE status = 'active'").fetchall())
+        rendered = (warm_narrative_pages(app, threading.Event(), deadline=started + seconds)
+                    if seconds > 0 else 0)
     except Exception as exc:  # noqa: BLE001 - never stop the server from starting
-        logging.getLogger(__name__).warning("search warm-up failed: %s", exc)
+        logging.getLogger(__name__).warning("warm-up before listening failed: %s", exc)
+        return 0, 0
+    return rendered, int(active[0]) if active else 0
 
 
 def create_app(database: Database | str | Path, *, write_token: str | None = None,

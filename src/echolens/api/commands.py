@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -30,9 +31,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+WARM_SECONDS = 10.0
+
+
 def run_server(db_path: str, *, host: str = "127.0.0.1", port: int = 8000,
                write_token: str | None = None, watch: bool = False,
-               watch_config: Path | None = None,
+               watch_config: Path | None = None, warm_seconds: float = WARM_SECONDS,
                say: Callable[[str], None] = typer.echo) -> None:
     """Serve the dashboard over the store at `db_path` until interrupted (read-only unless
     `write_token` is given). With `watch`, the watcher polls its sources in a thread of this
@@ -40,7 +44,7 @@ def run_server(db_path: str, *, host: str = "127.0.0.1", port: int = 8000,
     import duckdb
     import uvicorn
 
-    from echolens.api.app import create_app, warm_search
+    from echolens.api.app import create_app, warm_before_listening
     from echolens.database import Database
     from echolens.watch.config import load_config
     from echolens.watch.watcher import WatcherThread
@@ -59,7 +63,11 @@ def run_server(db_path: str, *, host: str = "127.0.0.1", port: int = 8000,
         raise UsageError(f"cannot open {db_path}: {exc}",
                          "stop the process writing to it, or serve a copy of the file"
                          ) from exc
-    warm_search(app)
+    say(f"warming up: the search models, then narrative pages for {warm_seconds:g} s at most")
+    started = time.monotonic()
+    rendered, active = warm_before_listening(app, warm_seconds)
+    say(f"ready in {time.monotonic() - started:.1f} s: {rendered} of {active} narrative pages "
+        "rendered, the rest render in the background")
     shown = f"[{host}]" if ":" in host else host
     say(f"dashboard: http://{shown}:{port}/  (JSON API: http://{shown}:{port}/docs; "
         f"{'writes need the bearer token' if write_token else 'read-only'}; Ctrl+C stops)")
@@ -87,6 +95,10 @@ def serve(
         "--watch", help="Also poll the watched sources (see `echolens watch`).")] = False,
     config: Annotated[Path | None, typer.Option(
         help="Watch configuration (YAML) for --watch.")] = None,
+    warm_seconds: Annotated[float, typer.Option(
+        help="Before listening, render the largest narratives' pages for this long (the "
+             "rest render in the background while no request is being answered).",
+        min=0)] = WARM_SECONDS,
     db: DbOption = None,
 ) -> None:
     """Serve the dashboard and the JSON API (OpenAPI at /docs) over the store; with --watch,
@@ -96,7 +108,7 @@ def serve(
     token = write_token or os.environ.get("ECHOLENS_WRITE_TOKEN") or None
     try:
         run_server(db or default_db_path(), host=host, port=port, write_token=token,
-                   watch=watch, watch_config=config)
+                   watch=watch, watch_config=config, warm_seconds=warm_seconds)
     except EcholensError as exc:
         raise _fail(exc) from exc
 

@@ -4,6 +4,7 @@ has JavaScript; every page works without it). Same data as the JSON API (`views`
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import partial
@@ -174,11 +175,12 @@ def _narrative_bytes(request: Request, cur: duckdb.DuckDBPyConnection, narrative
     return bytes(_narrative_html(request, views.narrative(cur, narrative_id)).body)
 
 
-def warm_narrative_pages(app: Any, stop: threading.Event, limit: int = 5000) -> int:
+def warm_narrative_pages(app: Any, stop: threading.Event, limit: int = 5000,
+                         deadline: float | None = None) -> int:
     """Render the pages of the active narratives, largest first, into the page cache (they
     then answer from memory), until done, `stop` is set or half the cache budget is used.
     Each page waits until no request has been answered for 50 ms: the warm-up gives way
-    to clients.
+    to clients. `deadline` (`time.monotonic()`): stop there too.
     Returns how many pages were rendered."""
     board: Dashboard = app.state.dashboard
     rendered = 0
@@ -189,6 +191,8 @@ def warm_narrative_pages(app: Any, stop: threading.Event, limit: int = 5000) -> 
         for narrative_id in ids:
             board.wait_until_idle(stop)  # clients first
             if stop.is_set() or board.pages_used() > board.page_budget() // 2:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
                 break
             key = ("narrative", narrative_id)
             if board.has_page(key):
