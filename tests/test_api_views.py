@@ -69,3 +69,23 @@ def test_the_view_of_an_unknown_narrative_is_not_found(plant: Plant) -> None:  #
 
     with pytest.raises(NotFound, match="no narrative 'nope'"):
         views.narrative(plant.db.store.con, "nope")
+
+
+@pytest.mark.parametrize("extra", [
+    None, "{}", '{"date_assumed": true}', '{"date_unknown":true}', '{"date_assumed": false}',
+    '{"note": "date_assumed: true"}', '{"a": 1, "date_unknown" :\n true}',
+    '{"date_unknownx": true}',
+])
+def test_undated_in_python_is_undated_in_sql(extra: str | None) -> None:
+    import duckdb
+
+    from echolens.echo.timing import UNDATED_SQL, is_undated
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE items (published_at TIMESTAMPTZ, extra JSON)")
+    con.execute("INSERT INTO items VALUES (now(), ?), (NULL, ?)", [extra, extra])
+    rows = con.execute(f"SELECT published_at, CAST(extra AS VARCHAR), {UNDATED_SQL}"
+                       " FROM items i").fetchall()
+    for published_at, text, in_sql in rows:
+        assert is_undated(published_at, text) == in_sql
+    assert rows[1][2] is True

@@ -263,6 +263,12 @@ class Dashboard:
 
         return self._computing.run(("memo", version, *key), compute_and_keep)
 
+    def citation_status(self, cur: duckdb.DuckDBPyConnection) -> str:
+        """The store's `echo.timing.citation_status`, until the store changes."""
+        from echolens.echo.timing import citation_status
+
+        return self.memo(("citation-status",), lambda: citation_status(cur))
+
     def page(self, key: tuple[Any, ...], render: Callable[[], bytes]) -> bytes:
         """A rendered page cached under `key` until the store changes, within a memory budget
         (`PAGE_BUDGET_BYTES`, least recently used pages dropped first)."""

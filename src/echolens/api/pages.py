@@ -172,7 +172,9 @@ def _narrative_html(request: Request, detail: dict[str, Any]) -> HTMLResponse:
 
 def _narrative_bytes(request: Request, cur: duckdb.DuckDBPyConnection, narrative_id: str
                      ) -> bytes:
-    return bytes(_narrative_html(request, views.narrative(cur, narrative_id)).body)
+    board: Dashboard = request.app.state.dashboard
+    detail = views.narrative(cur, narrative_id, citations=board.citation_status(cur))
+    return bytes(_narrative_html(request, detail).body)
 
 
 def warm_narrative_pages(app: Any, stop: threading.Event, limit: int = 5000,

@@ -198,7 +198,8 @@ def narrative_data(board: Dashboard, cur: duckdb.DuckDBPyConnection, narrative_i
     """`views.narrative`, cached until the store changes (do not modify the result)."""
     check_text(narrative_id, "narrative id")
     return board.memo(("narrative", narrative_id, item_limit),
-                      lambda: views.narrative(cur, narrative_id, item_limit=item_limit))
+                      lambda: views.narrative(cur, narrative_id, item_limit=item_limit,
+                                              citations=board.citation_status(cur)))
 
 
 @router.get("/narratives/{narrative_id}/items.csv", tags=["narratives"],

@@ -5,6 +5,7 @@ no data are empty, and the pages leave them out."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -148,8 +149,10 @@ def narratives(con: duckdb.DuckDBPyConnection, *, ecosystem: str | None = None,
 
 
 def narrative(con: duckdb.DuckDBPyConnection, narrative_id: str,
-              item_limit: int | None = ITEMS_ON_PAGE) -> dict[str, Any]:
+              item_limit: int | None = ITEMS_ON_PAGE, *, citations: str | None = None
+              ) -> dict[str, Any]:
     """One narrative with timeline, first-seen, echo chain, items, fact-checks, keywords.
+    `citations`: the store's `citation_status`, when known.
 
     The members are read once (items, timelines and timing come from that read) and so are
     their citations: a narrative page took ~15 queries (~80 ms on the demo store) before."""
@@ -162,7 +165,8 @@ def narrative(con: duckdb.DuckDBPyConnection, narrative_id: str,
         raise NotFound(f"no narrative {narrative_id!r}",
                        "pick one from /narratives (or `echolens narratives list`)")
     model = str(max(versions, key=lambda v: v[1])[0])
-    members = queries.narrative_members(con, narrative_id, model)
+    sources = queries.source_map(con)
+    members = queries.narrative_members(con, narrative_id, model, sources)
     detail = narrative_detail(con, narrative_id, model, timelines=False,
                               texts={m["id"]: m["text"] for m in members},
                               item_ids=[m["id"] for m in members])
@@ -172,8 +176,9 @@ def narrative(con: duckdb.DuckDBPyConnection, narrative_id: str,
     points = [(m["published_at"], m["ecosystem"]) for m in members]
     detail["timeline"] = timeline_of(points, "day")
     detail["timeline_weekly"] = timeline_of(points, "week")
-    status = citation_status(con)
-    cited = _citations_by_item(con, [m["id"] for m in members]) if status == "ok" else {}
+    status = citations or citation_status(con)
+    cited = (_citations_by_item(con, [m["id"] for m in members], sources)
+             if status == "ok" else {})
     published = {m["id"]: m["published_at"] for m in members}
 
     def citations_of(ids: list[str]) -> list[CitationRow]:
@@ -203,16 +208,18 @@ def narrative(con: duckdb.DuckDBPyConnection, narrative_id: str,
     return detail
 
 
-def _citations_by_item(con: duckdb.DuckDBPyConnection, item_ids: list[str]
+def _citations_by_item(con: duckdb.DuckDBPyConnection, item_ids: list[str],
+                       sources: Mapping[str, tuple[str | None, str | None]]
                        ) -> dict[str, list[CitationRow]]:
-    """The citations of `item_ids` (`echo.timing.citation_rows`), per item in their order."""
+    """The citations of `item_ids` (`echo.timing.citation_rows`), per item in their order;
+    `sources` is the `queries.source_map`."""
+    rows = con.execute("SELECT item_id, ordinal, name, kind, cue, source_id, ecosystem"
+                       " FROM citations WHERE item_id = ANY(?)", [item_ids]).fetchall()
     out: dict[str, list[CitationRow]] = defaultdict(list)
-    for r in con.execute(
-            "SELECT c.item_id, c.name, c.kind, c.cue, c.source_id,"
-            " coalesce(cs.ecosystem, c.ecosystem)"
-            " FROM citations c LEFT JOIN sources cs ON cs.id = c.source_id"
-            " WHERE c.item_id = ANY(?) ORDER BY c.item_id, c.ordinal", [item_ids]).fetchall():
-        out[str(r[0])].append(cast(CitationRow, tuple(r)))
+    for r in sorted(rows, key=lambda r: (r[0], r[1])):
+        known = sources.get(r[5]) if r[5] is not None else None
+        ecosystem = known[1] if known is not None and known[1] is not None else r[6]
+        out[str(r[0])].append((r[0], r[2], r[3], r[4], r[5], ecosystem))
     return out
 
 

@@ -12,6 +12,7 @@ item is undated when `published_at` is NULL or its `extra` carries ``date_unknow
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ import duckdb
 from echolens.errors import NotFound, UsageError
 
 __all__ = [
+    "UNDATED_PATTERN",
     "UNDATED_SQL",
     "ChainCitation",
     "ChainStep",
@@ -34,6 +36,7 @@ __all__ = [
     "citation_status",
     "connection",
     "default_model_id",
+    "is_undated",
     "narrative_timing",
     "timing_of",
     "period_sql",
@@ -42,10 +45,18 @@ __all__ = [
 #: SQL predicate on alias ``i`` (items): true for items whose date is not known. A pattern
 #: on the JSON text of `extra` (the store writes it with `json.dumps`), about ten times
 #: faster than parsing every row's JSON, which dominated the convergence query.
+UNDATED_PATTERN = r'"date_(unknown|assumed)"\s*:\s*true'
 UNDATED_SQL = (
     "(i.published_at IS NULL OR coalesce(regexp_matches(CAST(i.extra AS VARCHAR),"
-    " '\"date_(unknown|assumed)\"\\s*:\\s*true'), false))"
+    f" '{UNDATED_PATTERN}'), false))"
 )
+_UNDATED = re.compile(UNDATED_PATTERN)
+
+
+def is_undated(published_at: datetime | None, extra: str | None) -> bool:
+    """`UNDATED_SQL` in Python, on the JSON text of `extra` (`CAST(extra AS VARCHAR)`): for
+    a caller that reads the items anyway (the regular expression cost a query ~3 ms)."""
+    return published_at is None or (extra is not None and _UNDATED.search(extra) is not None)
 #: How many of the origin ecosystem's earliest items a chain shows.
 ORIGIN_ITEMS = 3
 #: How many connecting citations a chain step shows.
