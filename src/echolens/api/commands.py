@@ -31,7 +31,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-WARM_SECONDS = 10.0
+WARM_SECONDS = 20.0
 
 
 def run_server(db_path: str, *, host: str = "127.0.0.1", port: int = 8000,
@@ -67,7 +67,7 @@ def run_server(db_path: str, *, host: str = "127.0.0.1", port: int = 8000,
     started = time.monotonic()
     rendered, active = warm_before_listening(app, warm_seconds)
     say(f"ready in {time.monotonic() - started:.1f} s: {rendered} of {active} narrative pages "
-        "rendered, the rest render in the background")
+        "rendered" + (", the rest render in the background" if rendered < active else ""))
     shown = f"[{host}]" if ":" in host else host
     say(f"dashboard: http://{shown}:{port}/  (JSON API: http://{shown}:{port}/docs; "
         f"{'writes need the bearer token' if write_token else 'read-only'}; Ctrl+C stops)")
