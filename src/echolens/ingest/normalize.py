@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -78,14 +79,30 @@ def parse_datetime(
     return parsed.astimezone(UTC)
 
 
+# Two defaults that differ in year, month and day: a part dateutil fills in from them was
+# not in the text
+_DEFAULTS = (datetime(2000, 1, 1), datetime(2001, 2, 2))
+_DOTTED_DATE = re.compile(r"\s*\d{1,2}\.\d{1,2}\.\d{2,4}\b")
+
+
 def _parse_loose(text: str) -> datetime:
-    """Unix seconds, or whatever dateutil reads (RFC 822 dates of feeds, "March 3, 2022")."""
+    """Unix seconds, or whatever dateutil reads (RFC 822 dates of feeds, "March 3, 2022"),
+    as long as it names the year, the month and the day. dateutil fills missing parts from
+    today: "2022-03" was read as the 7th of March when run on a 7th, "Mar 3" as this year."""
     if text.lstrip("-").isdigit() and len(text) >= 9:
         return datetime.fromtimestamp(int(text), tz=UTC)
+    # numbers with dots (10.03.2022) are day first wherever they are written (ru, uk, de...)
+    dayfirst = _DOTTED_DATE.match(text) is not None
     try:
-        return dateparser.parse(text)
+        first, second = (dateparser.parse(text, default=d, dayfirst=dayfirst)
+                         for d in _DEFAULTS)
     except (ValueError, OverflowError, TypeError) as exc:
         raise DateError(f"unreadable date {text!r}") from exc
+    missing = [part for part in ("year", "month", "day")
+               if getattr(first, part) != getattr(second, part)]
+    if missing:
+        raise DateError(f"incomplete date {text!r}: no {' and no '.join(missing)}")
+    return first
 
 
 # ISO 639-2/3 codes of the languages echolens calibrates for, as some exports give them
