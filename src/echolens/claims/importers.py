@@ -86,7 +86,7 @@ def _date(raw: Any) -> datetime | None:
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
         pass
-    from echolens.ingest.datasets import parse_date
+    from echolens.ingest.dates import parse_date
 
     found = parse_date(text)
     return found.at if found else None

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil import parser as dateparser
 
+from echolens.ingest.dates import parse_date
 from echolens.ingest.rejects import make_reject
 from echolens.model import Item, RawItem, Reject
 from echolens.text.clean import clean_text
@@ -58,9 +59,11 @@ class DateError(ValueError):
 def parse_datetime(
     value: str | datetime, *, tz_hint: str = "UTC", fmt: str | None = None
 ) -> datetime:
-    """Parse an ISO 8601 (or common) date to an aware UTC datetime.
-
-    A value without a zone is read in `tz_hint` (UTC unless the connector knows better)."""
+    """Parse an ISO 8601 (or common) date to an aware UTC datetime: ISO 8601, the dates of
+    `ingest.dates` (English, Russian, Ukrainian and Chinese ways of writing them), Unix
+    seconds, then whatever dateutil reads (RFC 822 dates of feeds) that names a year, a month
+    and a day. A value without a zone is read in `tz_hint` (UTC unless the connector knows
+    better)."""
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -73,7 +76,10 @@ def parse_datetime(
             else:
                 parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            parsed = _parse_loose(text)
+            # the formats of the data sets and the web in en/ru/uk/zh ("3 марта 2022",
+            # "17 травня 2023, 14:05", "2022年3月14日"), read in `tz_hint`; then the rest
+            known = None if fmt else parse_date(text, tz_hint)
+            parsed = known.at if known is not None else _parse_loose(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(tz_hint))
     return parsed.astimezone(UTC)
