@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
 from echolens.embed import get_embedder
 from echolens.embed.base import Embedder
 from echolens.embed.runner import EmbedReport, embed_pending
@@ -32,6 +30,8 @@ from echolens.store.duckdb_store import DuckDBStore
 from echolens.text.langid import LanguageIdentifier
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from echolens.claims.dense import EncodeFn
     from echolens.echo.citation_store import CitationReport
     from echolens.narratives.assign import AssignReport
@@ -268,6 +268,8 @@ class Database:
         return self.store.stats()
 
     def export_items(self, output: str | Path, fmt: str = "jsonl") -> int:
+        import polars as pl  # here: most commands never need it (0.3 s to import)
+
         frame = self.items().select(EXPORT_COLUMNS)
         target = Path(output)
         target.parent.mkdir(parents=True, exist_ok=True)

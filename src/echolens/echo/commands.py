@@ -11,15 +11,17 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 
 from echolens.echo.aliases import AliasTable
 from echolens.echo.citations import LANGS, trace_citations
 from echolens.errors import EcholensError
 from echolens.output_files import check_not_input, written_whole
+
+if TYPE_CHECKING:
+    import polars as pl
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Store file [env: ECHOLENS_DB].")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -163,6 +165,8 @@ def overview(
         return
     _print_frame(pairs.rename({"citing_ecosystem": "citing", "cited_ecosystem": "cited"}),
                  "citations between ecosystems")
+    import polars as pl  # here: the other commands never need it (0.3 s to import)
+
     shown = flow.select(
         pl.col("citing_ecosystem").alias("citing ecosystem"),
         pl.col("citing_source").alias("source"), pl.col("cited_name").alias("cites"),

@@ -20,11 +20,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from echolens.errors import UsageError
 from echolens.output_files import written_whole
+
+if TYPE_CHECKING:
+    import polars as pl
 
 AttrValue = str | int | float | bool | None
 GRAPH_FORMATS = ("graphml", "gexf", "csv", "parquet")
@@ -214,6 +216,8 @@ def _csv(nodes: Sequence[Node], edges: Sequence[Edge], folder: Path) -> list[Pat
 
 
 def _parquet(nodes: Sequence[Node], edges: Sequence[Edge], folder: Path) -> list[Path]:
+    import polars as pl  # here: the other formats never need it (0.3 s to import)
+
     folder.mkdir(parents=True, exist_ok=True)
     node_cols, node_rows, edge_cols, edge_rows = _rows(nodes, edges)
     node_types = {"id": "string", "label": "string", **_schema([n.attrs for n in nodes])}
@@ -222,7 +226,7 @@ def _parquet(nodes: Sequence[Node], edges: Sequence[Edge], folder: Path) -> list
     written = []
     for file_name, cols, rows, types in (("nodes.parquet", node_cols, node_rows, node_types),
                                          ("edges.parquet", edge_cols, edge_rows, edge_types)):
-        schema = {c: _POLARS[types.get(c, "string")] for c in cols}
+        schema = {c: _polars_type(types.get(c, "string")) for c in cols}
         frame = pl.DataFrame([{c: _cast(r.get(c), types.get(c, "string")) for c in cols}
                               for r in rows], schema=schema)
         target = folder / file_name
@@ -231,8 +235,11 @@ def _parquet(nodes: Sequence[Node], edges: Sequence[Edge], folder: Path) -> list
     return written
 
 
-_POLARS: dict[str, pl.DataType] = {"string": pl.String(), "long": pl.Int64(),
-                                   "double": pl.Float64(), "boolean": pl.Boolean()}
+def _polars_type(kind: str) -> pl.DataType:
+    import polars as pl
+
+    return {"string": pl.String(), "long": pl.Int64(), "double": pl.Float64(),
+            "boolean": pl.Boolean()}[kind]
 
 
 def _cast(value: AttrValue, kind: str) -> AttrValue:

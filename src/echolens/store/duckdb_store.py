@@ -8,16 +8,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from echolens.model import Item, Source
 from echolens.store.base import FeedState, KnownItem, WriteBatch
 from echolens.store.migrations import load_migrations
+
+if TYPE_CHECKING:
+    import polars as pl
 
 ITEM_COLUMNS = (
     "id", "source_id", "url", "canonical_url", "title", "text", "lang", "published_at",
