@@ -430,9 +430,8 @@ def warm_before_listening(app: FastAPI, seconds: float) -> tuple[int, int]:
     loading nor share the cores with it: load the search models and item vectors (~1.5 s on
     the demo store), then render narrative pages, largest first, on two threads, for at
     most `seconds` (the demo store's 1,072 took 14 s; the background warm-up renders what is
-    left). A failure
-    is logged, and the background warm-up tries again. Returns (pages rendered, active
-    narratives)."""
+    left). A failure is logged, and the background warm-up tries again. Returns (pages
+    rendered, active narratives)."""
     from echolens.api.pages import warm_narrative_pages
 
     board: Dashboard = app.state.dashboard
