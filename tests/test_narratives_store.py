@@ -144,6 +144,11 @@ def test_cluster_command_is_stateless_and_caches_embeddings(
                                           str(out), "--db", str(cache)])
         assert result.exit_code == 0, result.output
     assert fake.calls == len(records)  # the second run read every vector from the cache
+    # what it is doing, then the summary, on stderr
+    assert f"grouping {len(records) + 1:,} items ({len(records):,} with enough text)" in \
+        result.stderr
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["items"] == len(records) + 1 and summary["grouping_seconds"] >= 0
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert lines[-1] == {"id": "blank", "narrative": None, "reason": "empty-text"}
     by_topic: dict[object, set[str]] = {}

@@ -199,7 +199,8 @@ def cluster(
     try:
         with progress_bar("embedding") as progress:
             summary = cluster_file(input_path, output_path, cache_db=cache_db,
-                                   progress=progress)
+                                   progress=progress,
+                                   say=lambda message: typer.echo(message, err=True))
     except EcholensError as exc:
         raise _fail(exc) from exc
     problems = summary.pop("problems")
