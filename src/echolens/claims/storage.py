@@ -28,6 +28,7 @@ _COLUMNS = ("id", "text", "title", "lang", "url", "verdict", "verdict_label", "o
             "published_at", "disproof", "source_format", "location", "locator", "claim_key",
             "duplicate_of", "imported_at")
 _MIN_PREFIX = 30  # a truncated title ("...…") links only on a prefix this long
+_TERM_SEP = "\x1f"  # terms are runs of letters and digits, never a control character
 
 
 def _keys(fc: FactCheck) -> list[str]:
@@ -236,10 +237,11 @@ class FactCheckStore:
         version = tokenizer_version()
         texts = [f.match_text() for f in factchecks]
         keys = [hashlib.sha1(f"{version}\x1f{t}".encode()).hexdigest() for t in texts]
-        try:
-            found: dict[str, list[str]] = dict(self.con.execute(
-                "SELECT key, terms FROM factcheck_terms WHERE key IN (SELECT unnest(?))",
-                [sorted(set(keys))]).fetchall())
+        try:  # the terms joined by a separator no term holds: twice as fast to read as lists
+            found: dict[str, list[str]] = {key: joined.split(_TERM_SEP) if joined else []
+                                           for key, joined in self.con.execute(
+                "SELECT key, array_to_string(terms, chr(31)) FROM factcheck_terms"
+                " WHERE key IN (SELECT unnest(?))", [sorted(set(keys))]).fetchall()}
         except duckdb.CatalogException:  # a store of an older schema opened read-only
             found, write = {}, False
         missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
