@@ -86,12 +86,12 @@ def test_dates_in_four_languages_and_incomplete_dates_rejected(tmp_path: Path,
     dates = {"year": "2022", "month": "2022-03", "month-name": "March 2022", "no-year": "Mar 3",
              "dotted": "10.03.2022", "feed": "Thu, 10 Mar 2022 08:00:00 +0300",
              "written": "March 3, 2022", "ru": "3 марта 2022", "uk": "17 травня 2023, 14:05",
-             "zh": "2022年3月14日", "ru-month-only": "март 2022"}
+             "zh": "2022年3月14日", "ru-month-only": "март 2022", "dotted-short": "7.3.23 14:05:33"}
     path = write_jsonl(tmp_path / "dates.jsonl", [
         {"id": name, "source": "bbc.com", "text": f"item dated {name}", "published_at": value}
         for name, value in dates.items()])
     out = cli.json("ingest", str(path))
-    assert out["new"] == 6
+    assert out["new"] == 7
     assert out["reasons"] == {"bad-date": 5}
     details = sorted(r["detail"] for r in cli.json("rejects", "list"))
     assert any("incomplete date '2022': no month and no day" in d for d in details)
@@ -104,7 +104,8 @@ def test_dates_in_four_languages_and_incomplete_dates_rejected(tmp_path: Path,
     con.close()
     assert stored == {"dotted": "2022-03-10 00:00", "feed": "2022-03-10 05:00",
                       "written": "2022-03-03 00:00", "ru": "2022-03-03 00:00",
-                      "uk": "2023-05-17 14:05", "zh": "2022-03-14 00:00"}
+                      "uk": "2023-05-17 14:05", "zh": "2022-03-14 00:00",
+                      "dotted-short": "2023-03-07 14:05"}
 
 
 def test_exit_code_non_zero_only_when_nothing_imported(tmp_path: Path, cli: Cli) -> None:

@@ -84,7 +84,10 @@ _ISO_DT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z
 _YMD = re.compile(
     r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?", re.IGNORECASE
 )
-_DMY_DOTS = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?:,?\s+(\d{1,2}):(\d{2}))?")
+# day first, as everywhere dates are written with dots (ru, uk, de...); a two-digit year
+# is in this century
+_DMY_DOTS = re.compile(
+    r"(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 
 
 def _day_month_year(group: str) -> str:
@@ -125,7 +128,8 @@ def parse_date(raw: str | None, zone: str = "UTC") -> ParsedDate | None:
 
     `zone` is the IANA zone a value without offset is read in. Recognised (whole value):
     ISO 8601 with offset/``Z``; ``2022-03-17``, ``2022/4/29 0:00``, ``2022-02-28, 16:53``,
-    ``2022-03-31 22:34:16``; ``07.03.2023``; ``17 Травня, 2023`` / ``1 ноября 2022`` /
+    ``2022-03-31 22:34:16``; ``07.03.2023`` / ``7.3.23 14:05:33`` (day first);
+    ``17 Травня, 2023`` / ``1 ноября 2022`` /
     ``7 June 2022 at 11:47`` (English, Russian and Ukrainian month names, genitive or
     nominative, any case; a second trailing date, e.g. AFP's "updated" time, is ignored);
     ``12:13, 1 ноября 2022`` (Lenta); ``March 3, 2022`` / ``Mar 24, 2022 06:46 PM``;
@@ -145,8 +149,8 @@ def parse_date(raw: str | None, zone: str = "UTC") -> ParsedDate | None:
     if m := _YMD.fullmatch(text):
         return date_from_parts(zone, *m.groups())
     if m := _DMY_DOTS.fullmatch(text):
-        d, mo, y, hh, mm = m.groups()
-        return date_from_parts(zone, y, mo, d, hh, mm)
+        d, mo, y, hh, mm, ss = m.groups()
+        return date_from_parts(zone, y if len(y) == 4 else f"20{y}", mo, d, hh, mm, ss)
     if m := _D_MONTH_Y.fullmatch(text):
         d, word, y, hh, mm = m.groups()
         return date_from_parts(zone, y, month_number(word), d, hh, mm)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,7 +87,6 @@ def parse_datetime(
 # Two defaults that differ in year, month and day: a part dateutil fills in from them was
 # not in the text
 _DEFAULTS = (datetime(2000, 1, 1), datetime(2001, 2, 2))
-_DOTTED_DATE = re.compile(r"\s*\d{1,2}\.\d{1,2}\.\d{2,4}\b")
 
 
 def _parse_loose(text: str) -> datetime:
@@ -97,11 +95,8 @@ def _parse_loose(text: str) -> datetime:
     today: "2022-03" was read as the 7th of March when run on a 7th, "Mar 3" as this year."""
     if text.lstrip("-").isdigit() and len(text) >= 9:
         return datetime.fromtimestamp(int(text), tz=UTC)
-    # numbers with dots (10.03.2022) are day first wherever they are written (ru, uk, de...)
-    dayfirst = _DOTTED_DATE.match(text) is not None
     try:
-        first, second = (dateparser.parse(text, default=d, dayfirst=dayfirst)
-                         for d in _DEFAULTS)
+        first, second = (dateparser.parse(text, default=d) for d in _DEFAULTS)
     except (ValueError, OverflowError, TypeError) as exc:
         raise DateError(f"unreadable date {text!r}") from exc
     missing = [part for part in ("year", "month", "day")
