@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from echolens.api import views
+from echolens.api import queries, views
 from echolens.echo.timing import narrative_timing
 from echolens.narratives import storage
 from tests.test_echo_timing import MODEL, Plant, at, plant  # noqa: F401 - the fixture
@@ -48,11 +48,14 @@ def test_the_narrative_view_agrees_with_the_library(plant: Plant,  # noqa: F811
     assert detail["timing"] == narrative_timing(con, "N", MODEL).to_dict()
     steps = detail["timing"]["chain"]["steps"]
     assert any(step["citations"] for step in steps) == (citations == "ok")
-    expected = [r[0] for r in con.execute(
-        "SELECT i.id FROM items i JOIN narrative_members m ON m.item_id = i.id"
-        " LEFT JOIN sources s ON s.id = i.source_id WHERE m.narrative_id = 'N'"
-        " ORDER BY coalesce(s.ecosystem, 'unknown'), i.lang, i.published_at, i.id").fetchall()]
+    # the items as the dashboard's item listings read them (`_ITEM_SELECT`), in the
+    # narrative page's order: same fields, same values, same key order
+    listed = queries._rows(con, queries._ITEM_SELECT + " JOIN narrative_members m"
+                           " ON m.item_id = i.id WHERE m.narrative_id = 'N' ORDER BY 4,"
+                           " i.lang, i.published_at, i.id")
+    expected = [r["id"] for r in listed]
     assert [i["id"] for i in detail["items"]] == expected
+    assert [list(i.items())[:-1] for i in detail["items"]] == [list(r.items()) for r in listed]
     assert "undated" not in detail["items"][0]
     cited = {i["id"]: i["citations"] for i in detail["items"] if i["citations"]}
     assert cited == ({"cn1": ["Reuters", "TASS"], "west1": ["RT"], "west2": ["Xinhua"]}

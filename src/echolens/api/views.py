@@ -5,7 +5,6 @@ no data are empty, and the pages leave them out."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -16,7 +15,6 @@ from echolens.api import queries
 from echolens.api.charts import Marker, Point, period_start, stacked_bars
 from echolens.api.queries import first_row
 from echolens.database import Database
-from echolens.echo.timing import CitationRow
 from echolens.errors import NotFound
 
 ITEMS_ON_PAGE = 300
@@ -156,8 +154,8 @@ def narrative(con: duckdb.DuckDBPyConnection, narrative_id: str,
 
     The members are read once (items, timelines and timing come from that read) and so are
     their citations: a narrative page took ~15 queries (~80 ms on the demo store) before."""
-    from echolens.echo.timing import citation_status, timing_of
-    from echolens.narratives.storage import narrative_detail, timeline_of
+    from echolens.echo.timing import citation_status, citations_by_item, timing_of
+    from echolens.narratives.storage import narrative_detail
 
     versions = con.execute("SELECT model_id, updated_at FROM narratives WHERE id = ?",
                            [narrative_id]).fetchall()
@@ -167,29 +165,19 @@ def narrative(con: duckdb.DuckDBPyConnection, narrative_id: str,
     model = str(max(versions, key=lambda v: v[1])[0])
     sources = queries.source_map(con)
     members = queries.narrative_members(con, narrative_id, model, sources)
-    detail = narrative_detail(con, narrative_id, model, timelines=False,
-                              texts={m["id"]: m["text"] for m in members},
-                              item_ids=[m["id"] for m in members])
+    detail = narrative_detail(con, narrative_id, model, members=members)
     if detail is None:  # gone since (a store being written)
         raise NotFound(f"no narrative {narrative_id!r}",
                        "pick one from /narratives (or `echolens narratives list`)")
-    points = [(m["published_at"], m["ecosystem"]) for m in members]
-    detail["timeline"] = timeline_of(points, "day")
-    detail["timeline_weekly"] = timeline_of(points, "week")
     status = citations or citation_status(con)
-    cited = (_citations_by_item(con, [m["id"] for m in members], sources)
+    cited = (citations_by_item(con, [m["id"] for m in members],
+                               {k: v[1] for k, v in sources.items()})
              if status == "ok" else {})
-    published = {m["id"]: m["published_at"] for m in members}
-
-    def citations_of(ids: list[str]) -> list[CitationRow]:
-        return [row for item_id in sorted(ids, key=lambda i: (published[i], i))
-                for row in cited.get(item_id, ())]
-
     timing = timing_of(detail["id"], model,
                        [(m["id"], m["ecosystem"], m["source"], m["published_at"],
                          m["title"] if m["title"] is not None else m["text"], m["undated"])
                         for m in members],
-                       lambda: status, citations_of)
+                       lambda: status, lambda: cited)
     items = sorted(members, key=lambda m: (m["ecosystem"], m["lang"], m["published_at"], m["id"]))
     items = items[:item_limit] if item_limit is not None else items
     for row in items:
@@ -208,27 +196,13 @@ def narrative(con: duckdb.DuckDBPyConnection, narrative_id: str,
     return detail
 
 
-def _citations_by_item(con: duckdb.DuckDBPyConnection, item_ids: list[str],
-                       sources: Mapping[str, tuple[str | None, str | None]]
-                       ) -> dict[str, list[CitationRow]]:
-    """The citations of `item_ids` (`echo.timing.citation_rows`), per item in their order;
-    `sources` is the `queries.source_map`."""
-    rows = con.execute("SELECT item_id, ordinal, name, kind, cue, source_id, ecosystem"
-                       " FROM citations WHERE item_id = ANY(?)", [item_ids]).fetchall()
-    out: dict[str, list[CitationRow]] = defaultdict(list)
-    for r in sorted(rows, key=lambda r: (r[0], r[1])):
-        known = sources.get(r[5]) if r[5] is not None else None
-        ecosystem = known[1] if known is not None and known[1] is not None else r[6]
-        out[str(r[0])].append((r[0], r[2], r[3], r[4], r[5], ecosystem))
-    return out
-
-
 def _citations_of(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, list[str]]:
+    """The names each of `ids` cites, in their order."""
+    from echolens.echo.timing import citations_by_item
+
     if not ids or not queries.table_exists(con, "citations"):
         return {}
-    rows = con.execute("SELECT item_id, list(name ORDER BY ordinal) FROM citations"
-                       " WHERE item_id IN (SELECT unnest(?)) GROUP BY 1", [ids]).fetchall()
-    return {str(r[0]): [str(n) for n in r[1]] for r in rows}
+    return {item: [c[1] for c in rows] for item, rows in citations_by_item(con, ids).items()}
 
 
 def narrative_chart(detail: dict[str, Any], chart_id: str = "timeline", *,

@@ -13,10 +13,10 @@ item is undated when `published_at` is NULL or its `extra` carries ``date_unknow
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import duckdb
 
@@ -32,7 +32,7 @@ __all__ = [
     "ItemRef",
     "Lag",
     "NarrativeTiming",
-    "citation_rows",
+    "citations_by_item",
     "citation_status",
     "connection",
     "default_model_id",
@@ -238,10 +238,10 @@ def _title(text: str | None, limit: int = 160) -> str:
 #: One member of a narrative for timing: (item id, ecosystem, source id, published_at,
 #: title or text, undated), in the order (published_at, ecosystem, item id).
 MemberRow = tuple[str, str, str, datetime, str | None, bool]
-#: One citation of a member: (item id, name, kind, cue, cited source id, cited ecosystem),
-#: in the order (the citing item's published_at, item id, ordinal).
+#: One citation: (item id, name, kind, cue, cited source id, cited ecosystem).
 CitationRow = tuple[str, str, str | None, str | None, str | None, str | None]
-CitationsOf = Callable[[list[str]], Sequence[CitationRow]]
+#: The citations of each member, in their order in the item (`citations_by_item`).
+CitationsByItem = Mapping[str, Sequence[CitationRow]]
 
 MEMBER_ROWS_SQL = (
     "SELECT i.id, coalesce(s.ecosystem, 'unknown'), i.source_id, i.published_at,"
@@ -262,14 +262,16 @@ def narrative_timing(db: object, narrative_id: str, model_id: str | None = None)
     model = model_id or _model_of(con, narrative_id)
     rows = con.execute(MEMBER_ROWS_SQL, [model, narrative_id]).fetchall()
     return timing_of(narrative_id, model, rows, lambda: citation_status(con),
-                     lambda ids: citation_rows(con, ids))
+                     lambda: citations_by_item(con, [r[0] for r in rows]))
 
 
 def timing_of(narrative_id: str, model_id: str, rows: Sequence[MemberRow],
-              status: Callable[[], str], citations_of: CitationsOf) -> NarrativeTiming:
+              status: Callable[[], str], citations: Callable[[], CitationsByItem]
+              ) -> NarrativeTiming:
     """`narrative_timing` from the narrative's member rows, read already: `status()` is the
-    store's `citation_status` and `citations_of(ids)` the `citation_rows` of `ids`, each
-    called only when the narrative crossed ecosystems."""
+    store's `citation_status` and `citations()` the members' `citations_by_item`, each
+    called only when the narrative crossed ecosystems (and the second when the store has
+    citations)."""
     undated = sum(1 for r in rows if r[5])
     dated = [ItemRef(r[0], r[2], r[1], r[3], _title(r[4])) for r in rows if not r[5]]
     notes: list[str] = []
@@ -298,7 +300,7 @@ def timing_of(narrative_id: str, model_id: str, rows: Sequence[MemberRow],
         found = status()
         if found != "ok":
             notes.append(CITATION_NOTES[found])
-        chain = _chain(first_seen, dated, citations_of if found == "ok" else None)
+        chain = _chain(first_seen, dated, citations() if found == "ok" else None)
     return NarrativeTiming(narrative_id, model_id, first_seen, lags, chain, len(dated), undated,
                            tuple(notes))
 
@@ -315,7 +317,7 @@ def _model_of(con: duckdb.DuckDBPyConnection, narrative_id: str) -> str:
 
 
 def _chain(first_seen: tuple[FirstItem, ...], dated: list[ItemRef],
-           citations_of: CitationsOf | None) -> EchoChain:
+           cited: CitationsByItem | None) -> EchoChain:
     origin = first_seen[0]
     second_at = first_seen[1].item.published_at
     origin_items = tuple(r for r in dated
@@ -325,27 +327,34 @@ def _chain(first_seen: tuple[FirstItem, ...], dated: list[ItemRef],
     for k, first in enumerate(first_seen[1:], 1):
         earlier = {f.ecosystem for f in first_seen[:k]}
         earlier_sources = {r.source_id for r in dated if r.ecosystem in earlier}
-        own = [r.item_id for r in dated if r.ecosystem == first.ecosystem]
-        cites = (_connecting(citations_of(own), earlier, earlier_sources)
-                 if citations_of is not None else ())
+        # the ecosystem's items in time order, each item's citations in their order
+        own = [row for r in dated if r.ecosystem == first.ecosystem
+               for row in (cited or {}).get(r.item_id, ())]
+        cites = _connecting(own, earlier, earlier_sources) if cited is not None else ()
         steps.append(ChainStep(first, _hours(first.item.published_at, origin.item.published_at),
                                _hours(first.item.published_at, previous), cites))
         previous = first.item.published_at
     return EchoChain(origin.ecosystem, origin_items[:ORIGIN_ITEMS], tuple(steps))
 
 
-def citation_rows(con: duckdb.DuckDBPyConnection, item_ids: list[str]) -> list[CitationRow]:
-    """The citations of `item_ids`, with the ecosystem of the cited source, in the order
-    (the citing item's published_at, item id, ordinal)."""
-    return [cast(CitationRow, tuple(r)) for r in con.execute(
-        "SELECT c.item_id, c.name, c.kind, c.cue, c.source_id,"
-        " coalesce(cs.ecosystem, c.ecosystem)"
-        " FROM citations c JOIN items i ON i.id = c.item_id"
-        " LEFT JOIN sources cs ON cs.id = c.source_id"
-        " WHERE c.item_id IN (SELECT unnest(?))"
-        " ORDER BY i.published_at, c.item_id, c.ordinal",
-        [item_ids],
-    ).fetchall()]
+def citations_by_item(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str],
+                      ecosystems: Mapping[str, str | None] | None = None
+                      ) -> dict[str, list[CitationRow]]:
+    """The citations of `item_ids`, per item in their order, each with the ecosystem of the
+    cited source (that of the source when the name resolved to one, else the citation's
+    own). `ecosystems`: every source's ecosystem by id, when read already (joined here in
+    Python: the join in SQL cost the query ~2 ms)."""
+    if ecosystems is None:
+        ecosystems = {str(r[0]): r[1] for r in con.execute(
+            "SELECT id, ecosystem FROM sources").fetchall()}
+    rows = con.execute("SELECT item_id, ordinal, name, kind, cue, source_id, ecosystem"
+                       " FROM citations WHERE item_id = ANY(?)", [list(item_ids)]).fetchall()
+    out: dict[str, list[CitationRow]] = {}
+    for r in sorted(rows, key=lambda r: (r[0], r[1])):
+        of_source = ecosystems.get(r[5]) if r[5] is not None else None
+        out.setdefault(str(r[0]), []).append(
+            (r[0], r[2], r[3], r[4], r[5], of_source if of_source is not None else r[6]))
+    return out
 
 
 def _connecting(rows: Sequence[CitationRow], earlier: set[str], earlier_sources: set[str]

@@ -261,14 +261,12 @@ def list_narratives(
 
 def narrative_detail(
     con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str | None = None,
-    *, timelines: bool = True, texts: Mapping[str, str] | None = None,
-    item_ids: Sequence[str] | None = None
+    *, members: Sequence[Mapping[str, Any]] | None = None
 ) -> dict[str, Any] | None:
     """One narrative (active or merged) with its representatives, timeline and history.
-    With `timelines=False` both timelines are left empty, for a caller that reads the
-    members anyway and fills them with `timeline_of`; `texts` (item id -> text) are texts
-    known already, the representatives' others are read; `item_ids` are the members, when
-    read already."""
+    `members`: the narrative's items, read already by a caller that needs them anyway
+    (each with `id`, `text`, `published_at` and `ecosystem`); they are read here otherwise,
+    as far as the timelines, the representatives and the fact-checks need them."""
     params: list[Any] = [narrative_id]
     sql = ("SELECT id, model_id, status, merged_into, label, keywords, representatives, size,"
            " first_seen, last_seen, created_at, updated_at FROM narratives WHERE id = ?")
@@ -282,11 +280,13 @@ def narrative_detail(
     row = max(rows, key=lambda r: r[11])
     model = row[1]
     reps = json.loads(row[6]) if row[6] else {}
-    known = texts or {}
+    known = {m["id"]: m["text"] for m in members} if members is not None else {}
     missing = [v for v in reps.values() if v not in known]
     texts = {**known, **dict(con.execute(
         "SELECT id, text FROM items WHERE id IN (SELECT unnest(?))", [missing]
     ).fetchall())} if missing else known
+    points = (_timeline_points(con, row[0], model) if members is None
+              else [(m["published_at"], m["ecosystem"]) for m in members])
     history = [
         {"at": h[0], "event": h[1], "other_id": h[2], "item_id": h[3], "score": h[4]}
         for h in con.execute(
@@ -299,10 +299,11 @@ def narrative_detail(
         "label": row[4], "keywords": json.loads(row[5]) if row[5] else {},
         "representatives": {k: {"item_id": v, "text": texts.get(v)} for k, v in reps.items()},
         "size": int(row[7]), "first_seen": row[8], "last_seen": row[9], "created_at": row[10],
-        "timeline": timeline(con, row[0], model, "day") if timelines else [],
-        "timeline_weekly": timeline(con, row[0], model, "week") if timelines else [],
+        "timeline": timeline_of(points, "day"),
+        "timeline_weekly": timeline_of(points, "week"),
         "history": history,
-        "factcheck_matches": factcheck_matches(con, row[0], model, item_ids=item_ids),
+        "factcheck_matches": factcheck_matches(
+            con, row[0], model, item_ids=None if members is None else [m["id"] for m in members]),
     }
 
 
@@ -342,26 +343,24 @@ def factcheck_matches(con: duckdb.DuckDBPyConnection, narrative_id: str,
 
 def timeline(con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str,
              unit: str = "day") -> list[dict[str, Any]]:
-    """Items per ecosystem per day or week (weeks start on Monday), oldest first."""
-    if unit not in ("day", "week"):
-        raise ValueError(f"unit must be day or week, not {unit!r}")
-    rows = con.execute(
-        f"SELECT CAST(date_trunc('{unit}', i.published_at) AS DATE) AS period,"
-        " coalesce(s.ecosystem, 'unknown') AS ecosystem, count(*) AS items,"
-        " min(i.published_at), max(i.published_at)"
+    """Items per ecosystem per day or week (weeks start on Monday, days in UTC), oldest
+    first."""
+    return timeline_of(_timeline_points(con, narrative_id, model_id), unit)
+
+
+def _timeline_points(con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str
+                     ) -> list[tuple[datetime, str]]:
+    """(published_at, ecosystem) of each member."""
+    return [(r[0], str(r[1])) for r in con.execute(
+        "SELECT i.published_at, coalesce(s.ecosystem, 'unknown')"
         " FROM narrative_members m JOIN items i ON i.id = m.item_id"
         " LEFT JOIN sources s ON s.id = i.source_id"
-        " WHERE m.model_id = ? AND m.narrative_id = ? GROUP BY 1, 2 ORDER BY 1, 2",
-        [model_id, narrative_id],
-    ).fetchall()
-    return [{"period": r[0].isoformat(), "ecosystem": r[1], "items": int(r[2]),
-             "first_seen": r[3], "last_seen": r[4]} for r in rows]
+        " WHERE m.model_id = ? AND m.narrative_id = ?", [model_id, narrative_id]).fetchall()]
 
 
 def timeline_of(points: Iterable[tuple[datetime, str]], unit: str = "day"
                 ) -> list[dict[str, Any]]:
-    """`timeline` from the (published_at, ecosystem) of a narrative's members, read already
-    (days in UTC, as the store's sessions count them)."""
+    """`timeline` from the (published_at, ecosystem) of a narrative's members."""
     if unit not in ("day", "week"):
         raise ValueError(f"unit must be day or week, not {unit!r}")
     groups: dict[tuple[date, str], list[Any]] = {}
