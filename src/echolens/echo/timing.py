@@ -57,6 +57,8 @@ def is_undated(published_at: datetime | None, extra: str | None) -> bool:
     """`UNDATED_SQL` in Python, on the JSON text of `extra` (`CAST(extra AS VARCHAR)`): for
     a caller that reads the items anyway (the regular expression cost a query ~3 ms)."""
     return published_at is None or (extra is not None and _UNDATED.search(extra) is not None)
+
+
 #: How many of the origin ecosystem's earliest items a chain shows.
 ORIGIN_ITEMS = 3
 #: How many connecting citations a chain step shows.
