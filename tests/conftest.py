@@ -28,6 +28,15 @@ def _embedding_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("ECHOLENS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _engine_build_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The faster query engine (`echolens.embed.fast_engine`) is compiled once per session
+    into a temporary folder, which the servers the tests start inherit."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ECHOLENS_ENGINE_DIR", str(tmp_path_factory.mktemp("engine")))
+        yield
+
+
 def require_data(path: Path, what: str) -> None:
     """Skip a test whose real data (read from beside the checkout, never copied into it) is
     missing; where `ECHOLENS_REQUIRE_DATA` is set, as `.ci/run` sets it, fail instead, so CI

