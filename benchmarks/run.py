@@ -36,6 +36,7 @@ def section_scripts(store: Path | None, quick: bool, with_evals: bool) -> list[l
     scripts: list[list[str]] = [["citations_eval.py"],
                                 ["citations_bench.py", *on_store("--store")],
                                 ["echo_bench.py", *on_store("--db")],
+                                ["query_embed_bench.py"],
                                 ["web_bench.py", *on_store("--db")],
                                 # issue 7's figure: memory over a 10-minute soak, after a
                                 # warm-up that fills DuckDB's caches (~25 minutes in all)
