@@ -11,28 +11,26 @@ Usage: `.venv/bin/python benchmarks/query_embed_bench.py`.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from common import machine
 from web_bench import QUERIES
 
-REPO = Path(__file__).resolve().parent.parent
 ROUNDS = 3
 
 
 def _gold_texts(count: int) -> list[str]:
-    gold = Path(os.environ.get("ECHOLENS_EVAL_DIR",
-                               REPO.parent / "shared" / "eval-dev" / "narratives")) / "gold.jsonl"
-    if not gold.exists():
+    """The first `count` texts of the narratives dev set, as `narratives_eval` reads it
+    (none when it is absent)."""
+    from narratives_eval import EVAL_DIR, load_gold
+
+    if not (EVAL_DIR / "gold.jsonl").exists():
         return []
-    with gold.open(encoding="utf-8") as handle:
-        return [json.loads(line)["text"] for line in handle][:count]
+    return [row["text"] for row in load_gold()][:count]
 
 
 def _cpu_ms(model: Any, texts: Sequence[str]) -> float:
