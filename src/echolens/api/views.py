@@ -157,18 +157,18 @@ def narrative(con: duckdb.DuckDBPyConnection, narrative_id: str,
     from echolens.echo.timing import citation_status, citations_by_item, timing_of
     from echolens.narratives.storage import narrative_detail
 
-    versions = con.execute("SELECT model_id, updated_at FROM narratives WHERE id = ?",
-                           [narrative_id]).fetchall()
-    if not versions:
-        raise NotFound(f"no narrative {narrative_id!r}",
-                       "pick one from /narratives (or `echolens narratives list`)")
-    model = str(max(versions, key=lambda v: v[1])[0])
     sources = queries.source_map(con)
-    members = queries.narrative_members(con, narrative_id, model, sources)
-    detail = narrative_detail(con, narrative_id, model, members=members)
-    if detail is None:  # gone since (a store being written)
+    members: list[dict[str, Any]] = []
+
+    def read_members(model: str) -> list[dict[str, Any]]:
+        members.extend(queries.narrative_members(con, narrative_id, model, sources))
+        return members
+
+    detail = narrative_detail(con, narrative_id, read_members=read_members)
+    if detail is None:
         raise NotFound(f"no narrative {narrative_id!r}",
                        "pick one from /narratives (or `echolens narratives list`)")
+    model = detail["model_id"]
     status = citations or citation_status(con)
     cited = (citations_by_item(con, [m["id"] for m in members],
                                {k: v[1] for k, v in sources.items()})

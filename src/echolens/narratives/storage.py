@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -261,12 +261,13 @@ def list_narratives(
 
 def narrative_detail(
     con: duckdb.DuckDBPyConnection, narrative_id: str, model_id: str | None = None,
-    *, members: Sequence[Mapping[str, Any]] | None = None
+    *, read_members: Callable[[str], Sequence[Mapping[str, Any]]] | None = None
 ) -> dict[str, Any] | None:
     """One narrative (active or merged) with its representatives, timeline and history.
-    `members`: the narrative's items, read already by a caller that needs them anyway
-    (each with `id`, `text`, `published_at` and `ecosystem`); they are read here otherwise,
-    as far as the timelines, the representatives and the fact-checks need them."""
+    `read_members(model_id)`: reads the narrative's items, for a caller that needs them anyway
+    (each with `id`, `text`, `published_at` and `ecosystem`); called once, with the model
+    of the narrative's latest version. Without it they are read here, as far as the
+    timelines, the representatives and the fact-checks need them."""
     params: list[Any] = [narrative_id]
     sql = ("SELECT id, model_id, status, merged_into, label, keywords, representatives, size,"
            " first_seen, last_seen, created_at, updated_at FROM narratives WHERE id = ?")
@@ -280,6 +281,7 @@ def narrative_detail(
     row = max(rows, key=lambda r: r[11])
     model = row[1]
     reps = json.loads(row[6]) if row[6] else {}
+    members = None if read_members is None else read_members(model)
     known = {m["id"]: m["text"] for m in members} if members is not None else {}
     missing = [v for v in reps.values() if v not in known]
     texts = {**known, **dict(con.execute(
