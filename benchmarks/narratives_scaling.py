@@ -11,7 +11,8 @@ Each size runs in a fresh process, generating, preparing and grouping the items 
 of 20,000 so that the whole input never sits in memory as float32 (a million float32
 vectors alone would be 1.5 GB), and refining after every 100,000 items, as the store
 pipeline refines after each run (a single size up to 100,000 is one run, refined once);
-peak RSS is that process's maximum resident set (Python, numpy and usearch included).
+peak RSS is that process's maximum resident set plus its narrative index process's
+(Python, numpy and usearch included); CPU seconds are both processes'.
 CPU time is quoted beside wall time because the machine may be shared. The baseline in the
 same run is the smallest size: time and memory ratios against it show the growth
 (linear growth would be a time ratio equal to the size ratio).
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -35,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import cpu_seconds, peak_rss_mb  # noqa: E402
 from narratives_eval import MODEL, PREVIOUS, embeddings, load_gold, machine  # noqa: E402
 
 from echolens.narratives.calibration import load_calibration  # noqa: E402
@@ -55,7 +56,7 @@ def worker(n: int, seed: int = 0, previous: bool = False, steady: bool = False
     if previous:  # the calibration before the coherence gates and mutual merges
         cal = dataclasses.replace(cal, pair_adjust={}).with_thresholds(**PREVIOUS)
     rng = np.random.default_rng(seed)
-    start, cpu_start = time.perf_counter(), time.process_time()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     grouper = Grouper(cal, dim=base.shape[1], expected=n)
     events: list[Event] = []
     for first in range(0, n, CHUNK):
@@ -73,11 +74,12 @@ def worker(n: int, seed: int = 0, previous: bool = False, steady: bool = False
         del prepared
         if (first + size) % RUN == 0 and first + size < n:
             events += grouper.refine()
+    grouper.index.close()
     events += grouper.refine()
     seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu_start
+    cpu = cpu_seconds() - cpu_start
     narratives = len({grouper.find(int(x)) for x in range(len(grouper.nids))})
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     return {"n": n, "seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak,
             "narratives": narratives,
             "merges": sum(e.kind == "merged" for e in events),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -50,7 +51,10 @@ def require_data(path: Path, what: str) -> None:
 
 
 def benchmark_module(name: str) -> ModuleType:
-    """`benchmarks/<name>.py` imported as a module (the benchmarks are scripts, not a package)."""
+    """`benchmarks/<name>.py` imported as a module (the benchmarks are scripts, not a package;
+    run as scripts they find their shared `common` module beside them, as here)."""
+    if str(REPO / "benchmarks") not in sys.path:
+        sys.path.append(str(REPO / "benchmarks"))
     spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

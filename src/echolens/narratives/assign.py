@@ -137,6 +137,7 @@ def assign_new_items(
     write_outcomes(con, model_id, outcomes, grouper.events, summaries)
     if path is not None and len(grouper):
         save_index(grouper.index, path, grouper.item_ids, dim)
+    grouper.index.close()
     return report
 
 

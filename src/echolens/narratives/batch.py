@@ -73,6 +73,7 @@ def group_batch(
                            [day_number(it.published_at) for it in kept], calibration)
         for assignment in grouper.add([it.id for it in kept], prepared):
             scores[assignment.item_id] = assignment.score
+        grouper.index.close()  # not searched again: its process and memory go now
         grouper.refine()
     final = grouper.assignments()
     outcomes = [

@@ -9,14 +9,24 @@ with a warning, when it is missing, unreadable or stale."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import os
+import pickle
 import re
+import subprocess
+import sys
+import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 EXACT_LIMIT = 20_000  # above this many items, approximate search pays off
 SELECT_ROWS = 16  # queries whose nearest items are selected together (exact search)
@@ -38,6 +48,10 @@ class VectorIndex(Protocol):
         ...
 
     def save(self, path: Path) -> None: ...
+
+    def close(self) -> None:
+        """Free what the index holds outside this process (it cannot be used after)."""
+        ...
 
 
 class ExactIndex:
@@ -82,6 +96,9 @@ class ExactIndex:
     def save(self, path: Path) -> None:
         with path.open("wb") as handle:
             np.save(handle, self._data[: self._n])
+
+    def close(self) -> None:
+        pass
 
     @classmethod
     def load(cls, path: Path, dim: int) -> ExactIndex:
@@ -140,6 +157,9 @@ class USearchIndex:
     def save(self, path: Path) -> None:
         self._index.save(str(path))
 
+    def close(self) -> None:
+        pass
+
     @classmethod
     def load(cls, path: Path, dim: int) -> USearchIndex:
         index = cls(dim)
@@ -150,8 +170,118 @@ class USearchIndex:
         return index
 
 
+class ProcessIndex:
+    """A `USearchIndex` run by a child process (`index_worker`), with the same answers.
+
+    During `Grouper.add` the index adds and searches on one core while the caller decides
+    items in Python on the other. In one process the two share the GIL: usearch takes it
+    back many times per call, and on the 39k real headlines its calls spent ~4 s of their
+    ~13 s waiting for it. A child process has a GIL of its own. Vectors go over a pipe
+    (~0.4 MB per block of 256). If the child cannot be started, or ends before its first
+    answer, the index runs in this process instead, with a warning."""
+
+    splittable = True
+    worker = ("-m", "echolens.narratives.index_worker")  # run by this Python, then DIM
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self._n = 0
+        self._answered = False
+        self._local: USearchIndex | None = None
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, *self.worker, str(dim)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        except OSError as exc:
+            self._fall_back(f"could not start it ({exc})")
+            return
+        weakref.finalize(self, _stop_worker, self._proc)
+
+    def _fall_back(self, why: str) -> None:
+        log.warning("narrative index process: %s; the index runs in this process", why)
+        self._local = USearchIndex(self.dim)
+
+    def _call(self, *request: Any) -> Any:
+        with self._lock:
+            if self._local is None and self._proc is not None:
+                stdin, stdout = self._proc.stdin, self._proc.stdout
+                assert stdin is not None and stdout is not None
+                try:
+                    pickle.dump(request, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                    stdin.flush()
+                    status, value = pickle.load(stdout)
+                except (OSError, EOFError, pickle.UnpicklingError) as exc:
+                    code = self._proc.poll()
+                    if self._answered:
+                        raise RuntimeError(
+                            f"the narrative index process ended (exit code {code}) after "
+                            f"{self._n} vectors; nothing was saved from this run, run it "
+                            "again (the store is unchanged)") from exc
+                    _stop_worker(self._proc)
+                    self._fall_back(f"it ended before answering (exit code {code})")
+                else:
+                    self._answered = True
+                    if status != "ok":
+                        raise RuntimeError(f"narrative index process: {value}")
+                    return value
+            assert self._local is not None
+            return _run_locally(self._local, request)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def add(self, vectors: np.ndarray) -> None:
+        self._n = int(self._call("add", np.asarray(vectors, dtype=np.float32)))
+
+    def search(self, queries: np.ndarray, k: int, threads: int = 1
+               ) -> tuple[np.ndarray, np.ndarray]:
+        found: tuple[np.ndarray, np.ndarray] = self._call(
+            "search", np.asarray(queries, dtype=np.float32), k, threads)
+        return found
+
+    def save(self, path: Path) -> None:
+        self._call("save", str(path))
+
+    def close(self) -> None:
+        """End the child process (also done when the index is garbage collected)."""
+        if self._proc is not None:
+            _stop_worker(self._proc)
+
+
+def _run_locally(index: USearchIndex, request: tuple[Any, ...]) -> Any:
+    op, args = request[0], request[1:]
+    if op == "add":
+        index.add(args[0])
+        return len(index)
+    if op == "search":
+        return index.search(*args)
+    if op == "save":
+        index.save(Path(args[0]))
+        return None
+    raise ValueError(f"unknown request {op!r}")
+
+
+def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    stream: IO[bytes] | None
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def make_index(dim: int, expected: int) -> VectorIndex:
-    return ExactIndex(dim) if expected <= EXACT_LIMIT else USearchIndex(dim)
+    return ExactIndex(dim) if expected <= EXACT_LIMIT else ProcessIndex(dim)
 
 
 # -- the index file of a store ----------------------------------------------------------------
@@ -178,7 +308,9 @@ def save_index(index: VectorIndex, path: Path, item_ids: Sequence[str], dim: int
     manifest.unlink(missing_ok=True)
     index.save(path)
     manifest.write_text(json.dumps({
-        "kind": type(index).__name__, "dim": dim, "count": len(item_ids),
+        # a ProcessIndex writes a USearchIndex's file
+        "kind": "USearchIndex" if isinstance(index, ProcessIndex) else type(index).__name__,
+        "dim": dim, "count": len(item_ids),
         "ids_sha256": ids_digest(item_ids)}))
 
 

@@ -1,0 +1,56 @@
+"""The child process of `index.ProcessIndex`: one `USearchIndex`, driven over stdin/stdout.
+
+Each request is one pickled tuple `(op, *args)` on stdin; each answer one pickled
+`("ok", value)` or `("error", message)` on stdout. The process ends when its stdin closes
+(the parent exited or closed the index), so it never outlives the run that started it.
+
+Run as `python -m echolens.narratives.index_worker DIM`."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from echolens.narratives.index import USearchIndex
+
+
+def serve(dim: int, requests: BinaryIO, answers: BinaryIO) -> None:
+    index = USearchIndex(dim)
+    while True:
+        try:
+            request = pickle.load(requests)
+        except EOFError:
+            return
+        op, args = request[0], request[1:]
+        answer: tuple[str, Any]
+        try:
+            if op == "add":
+                index.add(args[0])
+                answer = ("ok", len(index))
+            elif op == "search":
+                answer = ("ok", index.search(*args))
+            elif op == "save":
+                index.save(Path(args[0]))
+                answer = ("ok", None)
+            elif op == "load":
+                index = USearchIndex.load(Path(args[0]), dim)
+                answer = ("ok", len(index))
+            else:
+                answer = ("error", f"unknown request {op!r}")
+        except Exception as exc:  # reported to the parent, which raises it
+            answer = ("error", f"{type(exc).__name__}: {exc}")
+        pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.flush()
+
+
+def main() -> None:
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to stderr, never into the answers
+    serve(int(sys.argv[1]), sys.stdin.buffer, answers)
+
+
+if __name__ == "__main__":
+    main()
