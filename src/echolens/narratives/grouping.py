@@ -847,13 +847,13 @@ class Grouper:
 
     def _split(self, nar: int) -> Event | None:
         """Cut narrative `nar` in two when its halves are too far apart (see module doc)."""
-        from scipy.cluster.hierarchy import fcluster, linkage
-        from scipy.spatial.distance import squareform
-
         th = self.th
         members = self.members[nar]
         if th.min_split <= 0 or len(members) < 2 * th.min_split:
-            return None
+            return None  # (before the imports below: most narratives stop here)
+        from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import squareform
+
         sample = _sample(members, SPLIT_SAMPLE)
         scores = self.pair_scores(sample, sample)
         scores = (scores + scores.T) / 2
@@ -1079,8 +1079,7 @@ def _term_sums(sparse: SparseRows, weight: float, rows: np.ndarray
     """The sum of the sparse rows `rows` as (sorted keys, weights); none when unweighted."""
     if not weight or not sparse.nnz:
         return _NO_TERMS
-    _, keys, vals = sparse.group_sums(rows, np.zeros(len(rows), dtype=np.int64), 1)
-    return keys, vals
+    return sparse.row_sum(rows)
 
 
 def _vector_dtype(rows: int) -> type[np.floating[Any]] | type[np.int8]:

@@ -144,6 +144,15 @@ class SparseRows:
                                minlength=len(queries))
         return out
 
+    def row_sum(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sum of `rows` as (sorted keys, weights), each weight summed in the order of
+        `rows`: `group_sums` with one group, in half the numpy calls."""
+        _, keys, vals = self._entries(np.asarray(rows, dtype=np.int64))
+        if not len(keys):
+            return keys, vals
+        unique, inverse = np.unique(keys, return_inverse=True)
+        return unique, np.bincount(inverse, weights=vals, minlength=len(unique))
+
     def group_sums(self, rows: np.ndarray, owner: np.ndarray, groups: int
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per group (`owner[i]` is the group of `rows[i]`, groups 0..groups-1), the sum of
