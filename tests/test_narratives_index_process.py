@@ -93,3 +93,33 @@ def test_the_child_reports_its_errors_and_goes_on() -> None:
         assert len(index) == 10
     finally:
         index.close()
+
+
+def test_ctrl_c_is_left_to_the_parent() -> None:
+    """Ctrl-C reaches the whole process group; the child goes on (and ends when the parent
+    closes the pipe) instead of dying with a traceback of its own."""
+    import signal
+    import time
+
+    index = ProcessIndex(16)
+    try:
+        index.add(unit_rows(10, 16, seed=5))  # the worker is up and serving
+        assert index._proc is not None
+        index._proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        index.add(unit_rows(10, 16, seed=6))
+        assert len(index) == 20 and index._proc.poll() is None
+    finally:
+        index.close()
+
+
+def test_a_saved_index_given_to_the_grouper_ends_its_own_process() -> None:
+    from echolens.narratives.calibration import load_calibration
+    from echolens.narratives.grouping import Grouper
+
+    grouper = Grouper(load_calibration("multilingual-e5-small-q4:query"), dim=16,
+                      expected=EXACT_LIMIT + 1)
+    started = grouper.index
+    assert isinstance(started, ProcessIndex) and started._proc is not None
+    grouper.use_index(USearchIndex(16))
+    assert started._proc.poll() is not None

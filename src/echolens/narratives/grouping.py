@@ -489,6 +489,7 @@ class Grouper:
         """Search `index` (holding exactly the restored items, in order) from now on."""
         if len(index) != len(self.item_ids):
             raise ValueError(f"index holds {len(index)} vectors, not {len(self.item_ids)}")
+        self.index.close()
         self.index = index
 
     def add(self, item_ids: Sequence[str], prepared: Prepared) -> list[Assignment]:

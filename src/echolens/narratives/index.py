@@ -217,13 +217,13 @@ class ProcessIndex:
                     stdin.flush()
                     status, value = pickle.load(stdout)
                 except (OSError, EOFError, pickle.UnpicklingError) as exc:
-                    code = self._proc.poll()
+                    _stop_worker(self._proc)
+                    code = self._proc.returncode
                     if self._answered:
                         raise RuntimeError(
                             f"the narrative index process ended (exit code {code}) after "
                             f"{self._n} vectors; nothing was saved from this run, run it "
                             "again (the store is unchanged)") from exc
-                    _stop_worker(self._proc)
                     self._fall_back(f"it ended before answering (exit code {code})")
                 else:
                     self._answered = True

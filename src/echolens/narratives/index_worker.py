@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -47,6 +48,9 @@ def serve(dim: int, requests: BinaryIO, answers: BinaryIO) -> None:
 
 
 def main() -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it and closes the pipe,
+    # which ends this process without a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed goes to stderr, never into the answers
     serve(int(sys.argv[1]), sys.stdin.buffer, answers)
