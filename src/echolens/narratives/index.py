@@ -190,10 +190,14 @@ class ProcessIndex:
         self._local: USearchIndex | None = None
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
-        package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        package_root = Path(__file__).resolve().parents[2]
+        if package_root.name not in ("site-packages", "dist-packages"):
+            # a source tree put on sys.path by hand (a notebook, a script): the child must
+            # import this same echolens (an installed one is found without help, and
+            # site-packages must not go before the standard library)
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(package_root), env.get("PYTHONPATH", "")) if p)
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, *self.worker, str(dim)],
