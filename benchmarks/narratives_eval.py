@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import PeakMemory
 from common import cpu_seconds as all_cpu_seconds
-from common import peak_rss_mb
 
 from echolens.narratives.batch import BatchItem, group_batch
 from echolens.narratives.calibration import load_calibration
@@ -190,44 +190,46 @@ def synthetic(n: int, seed: int = 0) -> tuple[list[str], np.ndarray, list[str], 
 
 
 def speed_worker(n: int) -> dict[str, float]:
-    ids, vecs, langs, days = synthetic(n)
-    cal = load_calibration(MODEL).with_thresholds(lexical_weight=0.0)
-    start = time.perf_counter()
-    prepared = prepare(vecs, langs, [""] * n, days, cal)
-    del vecs
-    grouper = Grouper(cal, dim=prepared.unit.shape[1], expected=n)
-    grouper.add(ids, prepared)
-    grouper.index.close()
-    grouper.refine()
-    seconds = time.perf_counter() - start
-    narratives = len(set(grouper.assignments().values()))
-    peak = peak_rss_mb()
-    return {"n": n, "seconds": seconds, "peak_mb": peak, "narratives": narratives}
+    with PeakMemory() as memory:
+        ids, vecs, langs, days = synthetic(n)
+        cal = load_calibration(MODEL).with_thresholds(lexical_weight=0.0)
+        start = time.perf_counter()
+        prepared = prepare(vecs, langs, [""] * n, days, cal)
+        del vecs
+        grouper = Grouper(cal, dim=prepared.unit.shape[1], expected=n)
+        grouper.add(ids, prepared)
+        grouper.index.close()
+        grouper.refine()
+        seconds = time.perf_counter() - start
+        narratives = len(set(grouper.assignments().values()))
+    return {"n": n, "seconds": seconds, "peak_mb": memory.mb, "narratives": narratives}
 
 
 REAL_BERTOPIC_SCRIPT = """
-import json, resource, sys, time, numpy as np
+import json, sys, time, numpy as np
 from bertopic import BERTopic
 docs = [r["text"] for r in json.load(open(sys.argv[1]))]; emb = np.load(sys.argv[2])
 start, cpu = time.perf_counter(), time.process_time()
 topics, _ = BERTopic().fit_transform(docs, embeddings=emb)
+# the high-water mark since exec (getrusage's maxrss would count the forking parent's memory)
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "narratives": len(set(topics))}))
+                  "peak_mb": int(hwm.split()[1]) / 1024, "narratives": len(set(topics))}))
 """
 
 
 def real_speed_worker(folder: Path) -> dict[str, float]:
     """Group the real headlines saved in `folder` (items.json, vectors.npy) with the shipped
     calibration (anchors on, as in the store); time `group_batch` only."""
-    rows = json.loads((folder / "items.json").read_text())
-    vectors = np.load(folder / "vectors.npy")
-    items = [BatchItem(r["id"], r["text"], "en", r["published_at"] or None) for r in rows]
-    cal = load_calibration(MODEL)
-    start, cpu = time.perf_counter(), all_cpu_seconds()
-    outcomes, _ = group_batch(items, vectors, cal)
-    seconds, cpu_seconds = time.perf_counter() - start, all_cpu_seconds() - cpu
-    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mb": peak_rss_mb(),
+    with PeakMemory() as memory:
+        rows = json.loads((folder / "items.json").read_text())
+        vectors = np.load(folder / "vectors.npy")
+        items = [BatchItem(r["id"], r["text"], "en", r["published_at"] or None) for r in rows]
+        cal = load_calibration(MODEL)
+        start, cpu = time.perf_counter(), all_cpu_seconds()
+        outcomes, _ = group_batch(items, vectors, cal)
+        seconds, cpu_seconds = time.perf_counter() - start, all_cpu_seconds() - cpu
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mb": memory.mb,
             "narratives": len({o.narrative for o in outcomes if o.narrative})}
 
 
@@ -254,23 +256,12 @@ def real_speed(bertopic_python: Path) -> list[tuple[str, dict[str, float]]]:
     return out
 
 
-CLI_RUN = """
-import json, resource, subprocess, sys, time
-start = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True, capture_output=True)
-seconds = time.perf_counter() - start
-used = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"seconds": seconds, "cpu_seconds": used.ru_utime + used.ru_stime,
-                  "peak_mb": used.ru_maxrss / 1024}))
-"""
-
-
 def cli_speed(folder: Path, items: list[dict[str, str]], vectors: np.ndarray
               ) -> dict[str, float]:
     """`echolens cluster` as a user runs it on the same items, their vectors already in its
     cache (`--db`): the whole command in a fresh process (start-up, reading the JSONL, the
-    cache, grouping, writing). Peak RSS is the largest of the command and its index
-    process."""
+    cache, grouping, writing). Peak RSS: the command and its index process together,
+    sampled."""
     from echolens.store.duckdb_store import DuckDBStore
     from echolens.text.fingerprint import content_hash
 
@@ -286,11 +277,18 @@ def cli_speed(folder: Path, items: list[dict[str, str]], vectors: np.ndarray
     store.put_embeddings(MODEL, list(by_hash), np.stack(list(by_hash.values())))
     store.close()
     echolens = Path(sys.executable).parent / "echolens"
-    result = subprocess.run(
-        [sys.executable, "-c", CLI_RUN, str(echolens), "cluster", "--input", str(lines),
-         "--output", str(folder / "assignments.jsonl"), "--db", str(cache)],
-        check=True, capture_output=True, text=True)
-    summary: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    cpu = all_cpu_seconds()
+    start = time.perf_counter()
+    command = subprocess.Popen([str(echolens), "cluster", "--input", str(lines), "--output",
+                                str(folder / "assignments.jsonl"), "--db", str(cache)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with PeakMemory(command.pid) as memory:
+        _, errors = command.communicate()
+    seconds = time.perf_counter() - start
+    if command.returncode:
+        raise RuntimeError(f"echolens cluster failed: {errors.decode()[-2000:]}")
+    summary: dict[str, float] = {"seconds": seconds, "cpu_seconds": all_cpu_seconds() - cpu,
+                                 "peak_mb": memory.mb}
     assigned = [json.loads(line)["narrative"] for line in
                 (folder / "assignments.jsonl").read_text(encoding="utf-8").splitlines()]
     summary["narratives"] = len({n for n in assigned if n})
@@ -336,7 +334,8 @@ def print_real_speed(bertopic_python: Path) -> None:
           "process; seconds are those of the clustering call only (`group_batch` with the "
           "shipped calibration, anchors on; `BERTopic().fit_transform(docs, embeddings=...)`"
           " with defaults), peak RSS is the process's (loading the items and vectors "
-          "included); echolens' CPU and memory include its index process. The CLI row is "
+          "included; echolens' together with its index process, sampled every 0.05 s, and "
+          "its own high-water mark); echolens' CPU includes its index process. The CLI row is "
           "the whole `echolens cluster --input items.jsonl --output ... --db cache.duckdb` "
           "command (start-up, reading, vectors from its cache, grouping, writing) with the "
           "vectors already cached. Baseline: BERTopic in the same run.\n")

@@ -11,8 +11,9 @@ Each size runs in a fresh process, generating, preparing and grouping the items 
 of 20,000 so that the whole input never sits in memory as float32 (a million float32
 vectors alone would be 1.5 GB), and refining after every 100,000 items, as the store
 pipeline refines after each run (a single size up to 100,000 is one run, refined once);
-peak RSS is that process's maximum resident set plus its narrative index process's
-(Python, numpy and usearch included); CPU seconds are both processes'.
+peak RSS is that of the process and its narrative index process together (sampled every
+0.05 s, and the process's own high-water mark; Python, numpy and usearch included); CPU
+seconds are both processes'.
 CPU time is quoted beside wall time because the machine may be shared. The baseline in the
 same run is the smallest size: time and memory ratios against it show the growth
 (linear growth would be a time ratio equal to the size ratio).
@@ -35,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import cpu_seconds, peak_rss_mb  # noqa: E402
+from common import PeakMemory, cpu_seconds  # noqa: E402
 from narratives_eval import MODEL, PREVIOUS, embeddings, load_gold, machine  # noqa: E402
 
 from echolens.narratives.calibration import load_calibration  # noqa: E402
@@ -49,6 +50,12 @@ NOISE = 0.02  # per-dimension sd around the real vector (unit vectors of dim 384
 
 def worker(n: int, seed: int = 0, previous: bool = False, steady: bool = False
            ) -> dict[str, float]:
+    with PeakMemory() as memory:
+        out = _grouped(n, seed, previous, steady)
+    return out | {"peak_mb": memory.mb}
+
+
+def _grouped(n: int, seed: int, previous: bool, steady: bool) -> dict[str, float]:
     gold = load_gold()
     base = embeddings([r["text"] for r in gold])
     langs_base = [r["lang"] for r in gold]
@@ -79,9 +86,7 @@ def worker(n: int, seed: int = 0, previous: bool = False, steady: bool = False
     seconds = time.perf_counter() - start
     cpu = cpu_seconds() - cpu_start
     narratives = len({grouper.find(int(x)) for x in range(len(grouper.nids))})
-    peak = peak_rss_mb()
-    return {"n": n, "seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak,
-            "narratives": narratives,
+    return {"n": n, "seconds": seconds, "cpu_seconds": cpu, "narratives": narratives,
             "merges": sum(e.kind == "merged" for e in events),
             "splits": sum(e.kind == "split" for e in events)}
 
