@@ -235,7 +235,7 @@ class ProcessIndex:
                         raise RuntimeError(f"narrative index process: {value}")
                     return value
             assert self._local is not None
-            return _run_locally(self._local, request)
+            return answer_request(self._local, request)
 
     def __len__(self) -> int:
         return self._n
@@ -258,7 +258,9 @@ class ProcessIndex:
             _stop_worker(self._proc)
 
 
-def _run_locally(index: USearchIndex, request: tuple[Any, ...]) -> Any:
+def answer_request(index: USearchIndex, request: tuple[Any, ...]) -> Any:
+    """Carry out one `ProcessIndex` request, `(op, *args)`, on `index` (in the child
+    process, or here when the child could not run)."""
     op, args = request[0], request[1:]
     if op == "add":
         index.add(args[0])

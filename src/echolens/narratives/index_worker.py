@@ -12,10 +12,9 @@ import os
 import pickle
 import signal
 import sys
-from pathlib import Path
 from typing import Any, BinaryIO
 
-from echolens.narratives.index import USearchIndex
+from echolens.narratives.index import USearchIndex, answer_request
 
 
 def serve(dim: int, requests: BinaryIO, answers: BinaryIO) -> None:
@@ -25,22 +24,9 @@ def serve(dim: int, requests: BinaryIO, answers: BinaryIO) -> None:
             request = pickle.load(requests)
         except EOFError:
             return
-        op, args = request[0], request[1:]
         answer: tuple[str, Any]
         try:
-            if op == "add":
-                index.add(args[0])
-                answer = ("ok", len(index))
-            elif op == "search":
-                answer = ("ok", index.search(*args))
-            elif op == "save":
-                index.save(Path(args[0]))
-                answer = ("ok", None)
-            elif op == "load":
-                index = USearchIndex.load(Path(args[0]), dim)
-                answer = ("ok", len(index))
-            else:
-                answer = ("error", f"unknown request {op!r}")
+            answer = ("ok", answer_request(index, request))
         except Exception as exc:  # reported to the parent, which raises it
             answer = ("error", f"{type(exc).__name__}: {exc}")
         pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
