@@ -27,8 +27,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import PeakMemory
+from common import PeakMemory, machine
 from common import cpu_seconds as all_cpu_seconds
 
 from echolens.narratives.batch import BatchItem, group_batch
@@ -305,11 +303,14 @@ def bertopic_speed_worker(python: Path, n: int) -> dict[str, float] | None:
         np.save(emb, vecs)
         script.write_text(BERTOPIC_SCRIPT)
         start = time.perf_counter()
-        subprocess.run([str(python), str(script), str(docs), str(emb), str(out)], check=True,
-                       capture_output=True)
+        run = subprocess.Popen([str(python), str(script), str(docs), str(emb), str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with PeakMemory(run.pid) as memory:  # as for echolens (getrusage counts the parent)
+            _, errors = run.communicate()
         seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"n": n, "seconds": seconds, "peak_mb": peak}
+        if run.returncode:
+            raise RuntimeError(f"BERTopic failed: {errors.decode()[-2000:]}")
+    return {"n": n, "seconds": seconds, "peak_mb": memory.mb}
 
 
 def _in_subprocess(flag: str, n: int | str, extra: list[str] | None = None) -> Any:
@@ -319,12 +320,6 @@ def _in_subprocess(flag: str, n: int | str, extra: list[str] | None = None) -> A
 
 
 # -- report --------------------------------------------------------------------------------
-def machine() -> str:
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{platform.machine()}, {os.cpu_count()} CPUs ({platform.processor() or 'cpu'}), "
-            f"{mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}")
-
-
 def print_real_speed(bertopic_python: Path) -> None:
     rows = real_speed(bertopic_python)
     ours_ = dict(rows)["echolens"]

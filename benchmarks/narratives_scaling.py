@@ -36,8 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import PeakMemory, cpu_seconds  # noqa: E402
-from narratives_eval import MODEL, PREVIOUS, embeddings, load_gold, machine  # noqa: E402
+from common import PeakMemory, cpu_seconds, machine  # noqa: E402
+from narratives_eval import MODEL, PREVIOUS, embeddings, load_gold  # noqa: E402
 
 from echolens.narratives.calibration import load_calibration  # noqa: E402
 from echolens.narratives.features import prepare  # noqa: E402
