@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -190,6 +190,7 @@ class ProcessIndex:
         self._local: USearchIndex | None = None
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stop: Callable[[], Any] | None = None  # a weakref.finalize: ends the child once
         env = dict(os.environ)
         package_root = Path(__file__).resolve().parents[2]
         if package_root.name not in ("site-packages", "dist-packages"):
@@ -205,7 +206,7 @@ class ProcessIndex:
         except OSError as exc:
             self._fall_back(f"could not start it ({exc})")
             return
-        weakref.finalize(self, _stop_worker, self._proc)
+        self._stop = weakref.finalize(self, _stop_worker, self._proc)
 
     def _fall_back(self, why: str) -> None:
         log.warning("narrative index process: %s; the index runs in this process", why)
@@ -221,7 +222,7 @@ class ProcessIndex:
                     stdin.flush()
                     status, value = pickle.load(stdout)
                 except (OSError, EOFError, pickle.UnpicklingError) as exc:
-                    _stop_worker(self._proc)
+                    self.close()
                     code = self._proc.returncode
                     if self._answered:
                         raise RuntimeError(
@@ -254,8 +255,8 @@ class ProcessIndex:
 
     def close(self) -> None:
         """End the child process (also done when the index is garbage collected)."""
-        if self._proc is not None:
-            _stop_worker(self._proc)
+        if self._stop is not None:
+            self._stop()
 
 
 def answer_request(index: USearchIndex, request: tuple[Any, ...]) -> Any:
