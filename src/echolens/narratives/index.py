@@ -36,6 +36,7 @@ class VectorIndex(Protocol):
     # whether a query's answer is the same however the queries are split into calls (and
     # so a block's search may be split across calls and threads)
     splittable: bool
+    file_kind: str  # the format `save` writes, named in the manifest for `load_index`
 
     def __len__(self) -> int: ...
 
@@ -58,6 +59,7 @@ class ExactIndex:
     """Brute force on a growing float32 matrix: exact and deterministic."""
 
     splittable = False  # a product's last bits may depend on its number of rows
+    file_kind = "ExactIndex"
 
     def __init__(self, dim: int) -> None:
         self._data = np.zeros((1024, dim), dtype=np.float32)
@@ -116,6 +118,7 @@ class USearchIndex:
     own, whatever the calls and threads of its search."""
 
     splittable = True
+    file_kind = "USearchIndex"
 
     def __init__(self, dim: int) -> None:
         try:
@@ -181,6 +184,7 @@ class ProcessIndex:
     answer, the index runs in this process instead, with a warning."""
 
     splittable = True
+    file_kind = "USearchIndex"  # the child saves its USearchIndex
     worker = ("-m", "echolens.narratives.index_worker")  # run by this Python, then DIM
 
     def __init__(self, dim: int) -> None:
@@ -315,9 +319,7 @@ def save_index(index: VectorIndex, path: Path, item_ids: Sequence[str], dim: int
     manifest.unlink(missing_ok=True)
     index.save(path)
     manifest.write_text(json.dumps({
-        # a ProcessIndex writes a USearchIndex's file
-        "kind": "USearchIndex" if isinstance(index, ProcessIndex) else type(index).__name__,
-        "dim": dim, "count": len(item_ids),
+        "kind": index.file_kind, "dim": dim, "count": len(item_ids),
         "ids_sha256": ids_digest(item_ids)}))
 
 
@@ -334,9 +336,9 @@ def load_index(path: Path, item_ids: Sequence[str], dim: int) -> tuple[VectorInd
             return None, "stale (items differ from the store)"
         kind = meta.get("kind")
         index: VectorIndex
-        if kind == "ExactIndex":
+        if kind == ExactIndex.file_kind:
             index = ExactIndex.load(path, dim)
-        elif kind == "USearchIndex":
+        elif kind == USearchIndex.file_kind:
             index = USearchIndex.load(path, dim)
         else:
             return None, f"unknown index kind {kind!r}"
