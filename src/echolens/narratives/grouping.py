@@ -408,8 +408,13 @@ class Grouper:
         """Per-language sums of (a spread sample of) `GATE_SAMPLE` members, cached."""
         sums = self._gate_cache.get(narrative)
         if sums is None:
-            rows = np.asarray(_sample(self.members[narrative], GATE_SAMPLE), dtype=np.int64)
-            sums = self._language_sums(rows)
+            members = self.members[narrative]
+            profile = self._link_cache.get(narrative) if len(members) <= LINK_SAMPLE else None
+            if profile is not None:  # the same sample, all the members, summed in order
+                sums = profile.vectors
+            else:
+                sums = self._language_sums(np.asarray(_sample(members, GATE_SAMPLE),
+                                                      dtype=np.int64))
             _trim(self._gate_cache, 1, self._cache_size())
             self._gate_cache[narrative] = sums
         return sums
