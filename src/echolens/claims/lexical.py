@@ -17,10 +17,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 from echolens.claims.lexicon import concepts_in
 
@@ -207,6 +209,8 @@ class BM25:
         self.k1, self.b = k1, b
         # term ids in order of first occurrence; (doc, term) counts in numpy (a Counter per
         # document took 0.3 of the 0.6 s of indexing 10k fact-checks)
+        from scipy import sparse  # here: every command imports this module, few need scipy
+
         self.vocab: dict[str, int] = {}
         setdefault = self.vocab.setdefault
         flat = [setdefault(term, len(self.vocab)) for terms in docs for term in terms]
@@ -235,6 +239,8 @@ class BM25:
         self.prefix_weights = {"c:": 1.0, "x:": 1.0, "n:": 1.0}
 
     def query_matrix(self, queries: Sequence[Sequence[str]]) -> sparse.csr_matrix:
+        from scipy import sparse
+
         rows: list[int] = []
         cols: list[int] = []
         vals: list[float] = []
