@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -231,27 +232,34 @@ def real_speed_worker(folder: Path) -> dict[str, float]:
             "narratives": len({o.narrative for o in outcomes if o.narrative})}
 
 
-def real_speed(bertopic_python: Path) -> list[tuple[str, dict[str, float]]]:
+def real_speed(bertopic_python: Path, rounds: int = 2
+               ) -> list[tuple[str, list[dict[str, float]]]]:
     """echolens and BERTopic defaults on the ~40k real headlines, same embeddings, each in
-    a fresh process (peak RSS is that process's, loading the items and vectors included)."""
+    a fresh process (peak RSS is that process's, loading the items and vectors included).
+    `rounds` times each, one method after the other in every round, so that a ratio taken
+    within a round compares runs minutes apart on the same machine (its speed moves by ~25%
+    over an evening)."""
     items, vectors = real_headlines()
-    out: list[tuple[str, dict[str, float]]] = []
+    out: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "items.json").write_text(json.dumps(items, ensure_ascii=False))
         np.save(folder / "vectors.npy", vectors)
-        out.append(("echolens", _in_subprocess("--real-worker", str(folder))))
-        out.append(("echolens cluster (CLI)", cli_speed(folder, items, vectors)))
-        if bertopic_python.exists():
-            script = folder / "bt.py"
-            script.write_text(REAL_BERTOPIC_SCRIPT)
-            result = subprocess.run([str(bertopic_python), str(script), str(folder / "items.json"),
-                                     str(folder / "vectors.npy")], check=True,
-                                    capture_output=True, text=True)
-            out.append(("BERTopic defaults", json.loads(result.stdout.strip().splitlines()[-1])))
-    for _, r in out:
-        r["n"] = len(items)
-    return out
+        script = folder / "bt.py"
+        script.write_text(REAL_BERTOPIC_SCRIPT)
+        for _ in range(rounds):
+            out.setdefault("echolens", []).append(_in_subprocess("--real-worker", str(folder)))
+            out.setdefault("echolens cluster (CLI)", []).append(cli_speed(folder, items, vectors))
+            if bertopic_python.exists():
+                result = subprocess.run([str(bertopic_python), str(script),
+                                         str(folder / "items.json"), str(folder / "vectors.npy")],
+                                        check=True, capture_output=True, text=True)
+                out.setdefault("BERTopic defaults", []).append(
+                    json.loads(result.stdout.strip().splitlines()[-1]))
+    for runs in out.values():
+        for r in runs:
+            r["n"] = len(items)
+    return list(out.items())
 
 
 def cli_speed(folder: Path, items: list[dict[str, str]], vectors: np.ndarray
@@ -320,10 +328,10 @@ def _in_subprocess(flag: str, n: int | str, extra: list[str] | None = None) -> A
 
 
 # -- report --------------------------------------------------------------------------------
-def print_real_speed(bertopic_python: Path) -> None:
-    rows = real_speed(bertopic_python)
-    ours_ = dict(rows)["echolens"]
-    print(f"\nSpeed and peak memory on the {int(ours_['n']):,} real Chinese state-media "
+def print_real_speed(bertopic_python: Path, rounds: int) -> None:
+    rows = real_speed(bertopic_python, rounds)
+    n = int(dict(rows)["echolens"][0]["n"])
+    print(f"\nSpeed and peak memory on the {n:,} real Chinese state-media "
           "headlines (`cn_state_media_headlines_2022`, English, Feb-Sep 2022), given the "
           f"same `{MODEL}` embeddings (cached by content hash). Each method runs in a fresh "
           "process; seconds are those of the clustering call only (`group_batch` with the "
@@ -333,16 +341,23 @@ def print_real_speed(bertopic_python: Path) -> None:
           "its own high-water mark); echolens' CPU includes its index process. The CLI row is "
           "the whole `echolens cluster --input items.jsonl --output ... --db cache.duckdb` "
           "command (start-up, reading, vectors from its cache, grouping, writing) with the "
-          "vectors already cached. Baseline: BERTopic in the same run.\n")
-    print("| method | items | wall s | CPU s | items/s | peak RSS (MB) | narratives / topics |"
-          " speed-up (wall) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          f"vectors already cached. {rounds} rounds, each running the three in turn: seconds "
+          "and CPU are the median over the rounds (with the range), peak RSS the largest; "
+          "the speed-up is the median of the ratios to BERTopic's time in the same round.\n")
+    print("| method | items | wall s (range) | CPU s | items/s | peak RSS (MB) | "
+          "narratives / topics | speed-up (wall) | per round |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     base = dict(rows).get("BERTopic defaults")
-    for name, r in rows:
-        ratio = f"{base['seconds'] / r['seconds']:.1f}x" if base else "n/a"
-        print(f"| {name} | {int(r['n']):,} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
-              f"{r['n'] / r['seconds']:,.0f} | {r['peak_mb']:,.0f} | {int(r['narratives']):,} "
-              f"| {ratio} |")
+    for name, runs in rows:
+        seconds = [r["seconds"] for r in runs]
+        wall = statistics.median(seconds)
+        ratios = [b["seconds"] / r["seconds"] for b, r in zip(base, runs, strict=True)
+                  ] if base else []
+        ratio = f"{statistics.median(ratios):.1f}x" if ratios else "n/a"
+        print(f"| {name} | {n:,} | {wall:.1f} ({min(seconds):.1f}-{max(seconds):.1f}) | "
+              f"{statistics.median(r['cpu_seconds'] for r in runs):.1f} | {n / wall:,.0f} | "
+              f"{max(r['peak_mb'] for r in runs):,.0f} | {int(runs[0]['narratives']):,} | "
+              f"{ratio} | {', '.join(f'{x:.2f}x' for x in ratios)} |")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -354,6 +369,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="synthetic sizes (growth: benchmarks/narratives_scaling.py)")
     parser.add_argument("--bertopic-python", type=Path,
                         default=ROOT / ".cache" / "bt-venv" / "bin" / "python")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of the 40k real-headline timing (each method once per "
+                             "round)")
     parser.add_argument("--bertopic-sizes", default="",
                         help="synthetic sizes to time BERTopic on (default: none; the real "
                              "40k headlines are the comparison)")
@@ -384,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {split} | {method} | {s.precision:.3f} | {s.recall:.3f} | **{s.f1:.3f}** | "
               f"{s.ari:.3f} | {s.crosslingual_recall:.3f} ({s.crosslingual_pairs} pairs) |")
     if not args.quick:
-        print_real_speed(args.bertopic_python)
+        print_real_speed(args.bertopic_python, args.rounds)
     print("\nSpeed and peak memory given embeddings (synthetic vectors drawn around the real "
           "gold vectors; one fresh process per run; lexical anchors off since synthetic items "
           "have no text):\n")
