@@ -214,6 +214,17 @@ def test_gazetteer_find_gives_the_matches_of_its_pattern() -> None:
     assert sum(bool(f) for f in found) > 10_000  # the mixes do contain concepts
 
 
+def test_gazetteer_find_reads_one_letter_forms_beside_longer_ones() -> None:
+    """`find` looks forms up by a word's first two letters; a one-letter form must still
+    match where longer forms share those two letters but not the rest, as the regex does."""
+    gaz = parse_gazetteer(["x_prefix\tx", "xinhua\txinhua", "china\t中|中国人|china"])
+    texts = ["xi", "xinhua says", "x", "maxi", "中国", "中国人", "中方", "x-y 中国 xin"]
+    for text in texts:
+        assert gaz.find(text) == _by_pattern(gaz, text), text
+    assert {gaz.concepts[c] for c in gaz.find("xi")} == {"x_prefix"}
+    assert {gaz.concepts[c] for c in gaz.find("中国")} == {"china"}
+
+
 def test_common_concepts_alone_give_a_small_anchor_cosine() -> None:
     idf = {"russia": 1.1, "ukraine": 1.1, "bakhmut": 6.0}
     common = lexical_cosine(anchor_vector("Russia and Ukraine", idf),
