@@ -131,6 +131,38 @@ def test_cached_gate_sums_equal_fresh_ones_as_members_join(
     assert len(items) > GATE_SAMPLE and nar not in grouper._gate_cache
 
 
+@pytest.mark.parametrize("float32_items", [10**9, 0])  # float32 storage; int8 storage
+def test_gate_sums_of_a_small_narrative_are_its_link_profile_sums(
+        float32_items: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refinement takes the gate sums of a narrative of at most `LINK_SAMPLE` members from
+    its link profile (both sample every member): the profile's per-language sums, built
+    for many narratives at once or for one, must be those the gate computes, bit for bit."""
+    from echolens.narratives import grouping
+    from echolens.narratives.features import day_number, prepare
+    from echolens.narratives.grouping import LINK_SAMPLE
+
+    monkeypatch.setattr(grouping, "FLOAT32_ITEMS", float32_items)
+    records = corpus([0, 1, 2], per_lang=8, seed=5)
+    items, vectors = _batch(records)
+    cal = calibration()
+    prepared = prepare(vectors, [i.lang for i in items], [i.text for i in items],
+                       [day_number(i.published_at) for i in items], cal)
+    grouper = Grouper(cal, dim=vectors.shape[1])
+    names = [f"n{k % 3}" for k in range(len(items))]  # three narratives of mixed languages
+    grouper.restore([i.id for i in items], prepared, names)
+    nars = [grouper.nids.index(name) for name in ("n0", "n1", "n2")]
+    assert all(0 < len(grouper.members[n]) <= LINK_SAMPLE for n in nars)
+    assert len({int(grouper._lang[m]) for m in grouper.members[nars[0]]}) > 1
+    together = grouper._link_profiles(nars[:2])  # the batch path
+    alone = [grouper._link_profile(nars[2])]  # the one-narrative path
+    for nar, profile in zip(nars, together + alone, strict=True):
+        fresh = grouper._language_sums(np.asarray(grouper.members[nar]))
+        assert np.array_equal(profile.vectors.codes, fresh.codes)
+        assert np.array_equal(profile.vectors.counts, fresh.counts)
+        assert np.array_equal(profile.vectors.sums, fresh.sums)
+        assert grouper._gate_sums(nar) is profile.vectors  # taken, not summed again
+
+
 def prepared_slice(prepared: object, lo: int, hi: int) -> object:
     from echolens.narratives.features import Prepared
 
